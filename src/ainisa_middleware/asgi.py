@@ -1,0 +1,300 @@
+"""Pure ASGI middleware: Starlette, FastAPI, Litestar, Quart, any ASGI app.
+
+Install the extra, ``pip install "ainisa-middleware[starlette]"``, then::
+
+    app.add_middleware(AinisaMiddleware, resolver=resolver, paths=["/chat"])
+
+or wrap any ASGI app: ``app = AinisaMiddleware(app, resolver=resolver, paths=["/chat"])``.
+Add it after ``CORSMiddleware`` in Starlette (``add_middleware`` puts the last one
+added outermost, so CORS must be added last) so that error answers carry CORS
+headers and preflights never reach it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+try:
+    import anyio
+    import anyio.to_thread
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "ainisa_middleware.asgi needs anyio: install it with "
+        "'pip install \"ainisa-middleware[starlette]\"'."
+    ) from exc
+
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareConfig
+from .errors import RequestError, error_body
+from .models import Business
+from .request import WIDGET_ID_HEADER
+from .resolvers import _checked
+from .verify import Verifier
+
+__all__ = ["STATE_KEY", "AinisaIdentityError", "AinisaMiddleware"]
+
+#: Key in ``scope["state"]``; Starlette exposes it as ``request.state.ainisa_user``.
+STATE_KEY = "ainisa_user"
+#: Parsed-request caches hosts keep in the scope or its state (Litestar keeps
+#: its parsed body, JSON and form there). The app must not see the original.
+CACHED_SCOPE_KEYS = ("_body", "_json", "_form", "_msgpack")
+CACHED_STATE_KEYS = ("_ls_connection_state",)
+
+_WIDGET_HEADER = WIDGET_ID_HEADER.encode("latin-1")
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+async def send_error(send: Send, code: str) -> None:
+    """Answer with the contract's JSON error for ``code``."""
+    body = error_body(code)
+    status = RequestError(code).status
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(body)).encode("latin-1"))],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _Disconnected(Exception):
+    pass
+
+
+class AinisaIdentityError(Exception):
+    """Raised by an endpoint (see :func:`ainisa_middleware.fastapi.require_verified_user`)
+    to refuse a visitor; the middleware answers it with the contract's JSON error."""
+
+    def __init__(self, code: str = "identity_required") -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class AinisaMiddleware:
+    """Verify Ainisa chat visitors before an ASGI app sees the request.
+
+    On paths under ``paths`` it reads the body (at most ``max_body_size``
+    bytes), resolves the widget's business, checks the user hash, removes every
+    identity field it could not verify from the body and query string, and
+    puts an :class:`~ainisa_middleware.AinisaUser` in ``scope["state"]["ainisa_user"]``.
+    Other paths and ``OPTIONS`` preflights pass through untouched.
+
+    Security: the app must read identity from ``request.state.ainisa_user``;
+    names and email beside a verified ``user_id`` are not signed.
+
+    :param app: the ASGI app to protect.
+    :param resolver: finds the :class:`~ainisa_middleware.Business` for a widget ID.
+    :param paths: path prefixes of the chat endpoints, segment-aware.
+    :param mode: ``"strip"`` (unverified visitors continue anonymous) or ``"enforce"``
+        (user data that fails verification gets 401).
+    :param max_body_size: largest body accepted, in bytes; larger gets 413.
+    :param resolver_timeout: seconds to wait for the resolver before 503; ``None`` waits.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        resolver: object,
+        paths: Sequence[str],
+        mode: str = "strip",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.config = MiddlewareConfig.build(
+            resolver=resolver,
+            paths=paths,
+            mode=mode,
+            max_body_size=max_body_size,
+            resolver_timeout=resolver_timeout,
+        )
+        self.verifier = Verifier(self.config)
+        self._peek = _callable_attr(resolver, "peek")
+        self._lookup = self._make_lookup(resolver)
+
+    def _make_lookup(self, resolver: object) -> Callable[[str], Awaitable[object]]:
+        aresolve = _callable_attr(resolver, "aresolve")
+        if aresolve is not None and inspect.iscoroutinefunction(aresolve):
+            return aresolve  # type: ignore[no-any-return]
+        resolve = _callable_attr(resolver, "resolve")
+        assert resolve is not None  # MiddlewareConfig.build checked one of the two exists
+        if aresolve is not None:  # an aresolve that returns an awaitable without being async def
+            return aresolve  # type: ignore[no-any-return]
+
+        async def in_thread(widget_id: str) -> object:
+            # A sync resolver may block on a database: never on the event loop.
+            # abandon_on_cancel lets a timeout answer 503 while the thread finishes.
+            return await anyio.to_thread.run_sync(resolve, widget_id, abandon_on_cancel=True)
+
+        return in_thread
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            if self.config.intercepts(scope["method"], scope["path"]):
+                await self._handle(scope, receive, tracking_send)
+            else:
+                await self.app(scope, receive, tracking_send)
+        except AinisaIdentityError as exc:
+            # An endpoint refused the visitor (require_verified_user): answer in
+            # the contract's shape, unless the app already began its response.
+            if started:
+                raise
+            await send_error(send, exc.code)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        verifier = self.verifier
+        content_type, widget_header, declared = _headers(scope["headers"])
+        limit = self.config.max_body_size
+        if declared is not None and declared > limit:
+            verifier.log_error("body_too_large")
+            await send_error(send, "body_too_large")
+            return
+        try:
+            body = await _read_body(receive, limit)
+        except _Disconnected:
+            return  # nobody is listening: the app is never called
+        except RequestError as error:
+            verifier.log_error(error.code)
+            await send_error(send, error.code)
+            return
+        try:
+            parsed = verifier.inspect(
+                content_type=content_type,
+                widget_header=widget_header,
+                query_string=scope.get("query_string", b""),
+                body=body,
+            )
+        except RequestError as error:
+            verifier.log_error(error.code)
+            await send_error(send, error.code)
+            return
+
+        business = await self._resolve(parsed.widget_id)
+        if not isinstance(business, Business):
+            await send_error(send, business)
+            return
+
+        decision = verifier.decide(parsed, business)
+        if decision.error is not None:
+            await send_error(send, decision.error)
+            return
+
+        scope = _rewritten_scope(scope, decision.query, decision.body)
+        scope["state"][STATE_KEY] = decision.user
+        await self.app(
+            scope, _replay(body if decision.body is None else decision.body, receive), send
+        )
+
+    async def _resolve(self, widget_id: str) -> Business | str:
+        """The business, or the error code to answer with (logged here)."""
+        result: Business | None
+        found = False
+        if self._peek is not None:
+            found, result = self._peek(widget_id)
+        if not found:
+            try:
+                with anyio.fail_after(self.config.resolver_timeout):
+                    result = _checked(await self._lookup(widget_id), self.config.resolver)
+            except Exception as exc:  # a failing or slow store: never fail open
+                self.verifier.log_error("resolver_unavailable", widget_id, exc)
+                return "resolver_unavailable"
+        if result is None:
+            self.verifier.log_error("unknown_widget", widget_id)
+            return "unknown_widget"
+        return result
+
+
+def _callable_attr(obj: object, name: str) -> Any:
+    value = getattr(obj, name, None)
+    return value if callable(value) else None
+
+
+def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None, int | None]:
+    content_type: str | None = None
+    widget: list[str] = []
+    declared: int | None = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == _WIDGET_HEADER:
+            widget.append(value.decode("latin-1"))
+        elif name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                declared = None
+    # Repeated headers join with ", " as WSGI servers and Django do, which no valid
+    # widget ID contains: the same answer on every host.
+    return content_type, ", ".join(widget) if widget else None, declared
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.disconnect":
+            raise _Disconnected
+        if kind != "http.request":
+            continue
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise RequestError("body_too_large")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _rewritten_scope(scope: Scope, query: bytes | None, body: bytes | None) -> Scope:
+    new = dict(scope)
+    for key in CACHED_SCOPE_KEYS:
+        new.pop(key, None)
+    if query is not None:
+        new["query_string"] = query
+    if body is not None:
+        length = str(len(body)).encode("latin-1")
+        headers = [
+            (n, v)
+            for n, v in scope["headers"]
+            if n not in (b"content-length", b"transfer-encoding")
+        ]
+        headers.append((b"content-length", length))
+        new["headers"] = headers
+    state = new.get("state")
+    if state is None:
+        state = new["state"] = {}
+    for key in CACHED_STATE_KEYS:
+        state.pop(key, None)
+    return new
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        # Later calls wait on the server, so the app still hears http.disconnect.
+        return await receive()
+
+    return replay

@@ -1,0 +1,98 @@
+"""The error table and the exceptions.
+
+Every adapter renders request errors from :data:`ERRORS`, so the status and the
+sentence a client sees are the same whatever the host. No detail names a secret,
+a hash, or which check failed beyond the code itself.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+__all__ = [
+    "ERRORS",
+    "ConfigurationError",
+    "ErrorSpec",
+    "RequestError",
+    "error_body",
+]
+
+
+class ConfigurationError(ValueError):
+    """The middleware or a resolver was set up wrongly; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """One row of the error table: what the client gets for a code."""
+
+    code: str
+    status: int
+    detail: str
+
+
+_ROWS = (
+    ErrorSpec("body_too_large", 413, "The request body is larger than this endpoint accepts."),
+    ErrorSpec(
+        "unsupported_media_type",
+        415,
+        "Chat requests must be sent as application/json or application/x-www-form-urlencoded.",
+    ),
+    ErrorSpec(
+        "malformed_body", 400, "The request body could not be read as strict JSON or form data."
+    ),
+    ErrorSpec("missing_widget_id", 400, "The request does not name a widget."),
+    ErrorSpec(
+        "malformed_widget_id",
+        400,
+        "The widget ID must be 1 to 128 characters of letters, digits, '_', '-' or '.'.",
+    ),
+    ErrorSpec("conflicting_widget_id", 400, "The request names more than one widget ID."),
+    ErrorSpec("malformed_request", 400, "A parameter that may appear once appears more than once."),
+    ErrorSpec(
+        "conflicting_user_data",
+        400,
+        "User data was sent in more than one place; send it in the body or the query "
+        "string, not both.",
+    ),
+    ErrorSpec("unknown_widget", 404, "No business is registered for this widget."),
+    ErrorSpec(
+        "resolver_unavailable",
+        503,
+        "The widget's business could not be looked up right now; try again shortly.",
+    ),
+    ErrorSpec(
+        "identity_verification_failed",
+        401,
+        "The user data sent with this request could not be verified.",
+    ),
+    ErrorSpec("identity_required", 401, "This chat is only available to signed-in users."),
+)
+
+#: code -> (status, detail). Adapters render from here and never reword it.
+ERRORS: dict[str, ErrorSpec] = {row.code: row for row in _ROWS}
+
+_BODIES: dict[str, bytes] = {
+    row.code: json.dumps({"error": row.code, "detail": row.detail}).encode("utf-8") for row in _ROWS
+}
+
+
+def error_body(code: str) -> bytes:
+    """The JSON body for ``code``, built once at import."""
+    return _BODIES[code]
+
+
+class RequestError(Exception):
+    """A request the middleware answers itself, with a row of :data:`ERRORS`."""
+
+    def __init__(self, code: str) -> None:
+        spec = ERRORS[code]
+        super().__init__(f"{spec.status} {code}")
+        self.code = code
+        self.status = spec.status
+        self.detail = spec.detail
+
+    @property
+    def body(self) -> bytes:
+        return _BODIES[self.code]

@@ -1,0 +1,327 @@
+"""Sans-IO inspection of a chat request: body, query string, widget ID, user data.
+
+Nothing here reads a socket or knows a framework. Adapters hand over the
+content type, the widget ID header, the raw query string and the body bytes;
+:func:`parse_request` returns what the request says or raises
+:class:`~ainisa_middleware.errors.RequestError` with the first error in the
+contract's order.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import unquote_to_bytes
+
+from .errors import RequestError
+
+__all__ = [
+    "IDENTITY_FIELDS",
+    "KEPT_FIELDS",
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INT_DIGITS",
+    "WIDGET_ID_FIELD",
+    "WIDGET_ID_HEADER",
+    "BodyKind",
+    "FlatData",
+    "FlatField",
+    "ParsedRequest",
+    "Source",
+    "parse_flat",
+    "parse_json_object",
+    "parse_request",
+]
+
+#: The five fields of ``window.ainisaUser``.
+IDENTITY_FIELDS: Final = ("user_id", "user_hash", "firstname", "lastname", "email")
+_IDENTITY = frozenset(IDENTITY_FIELDS)
+#: What a verified ``user`` object keeps: everything but the hash.
+KEPT_FIELDS: Final = ("user_id", "firstname", "lastname", "email")
+#: The header that names the widget (ASGI spells header names in lower case).
+WIDGET_ID_HEADER: Final = "x-ainisa-widget-id"
+#: The query and body field that names the widget.
+WIDGET_ID_FIELD: Final = "widget_id"
+#: The top-level object is depth 1.
+MAX_JSON_DEPTH: Final = 32
+#: Python's own limit for int <-> str conversion; beyond it a number cannot round-trip.
+MAX_JSON_INT_DIGITS: Final = 4300
+_JSON_USER_KEY: Final = "user"
+
+_WIDGET_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
+# Starlette's form parser (python-multipart) also splits on ';' where
+# urllib.parse.parse_qsl does not; treating both as separators means no parser
+# can find an identity field the middleware did not see.
+_SEPARATORS = re.compile(rb"([&;])")
+
+
+class BodyKind(enum.Enum):
+    NONE = "none"
+    JSON = "json"
+    FORM = "form"
+
+
+class Source(enum.Enum):
+    """Where the user data of a request came from."""
+
+    JSON = "json"
+    FORM = "form"
+    QUERY = "query"
+
+
+@dataclass(slots=True)
+class FlatField:
+    """One ``name=value`` segment of a query string or form body, kept raw for rewriting."""
+
+    separator: bytes
+    raw: bytes
+    name: str
+    value: str
+
+
+@dataclass(slots=True)
+class FlatData:
+    """A parsed query string or form body."""
+
+    fields: list[FlatField]
+    #: identity field name -> decoded value (each name at most once when valid)
+    identity: dict[str, str]
+    #: names that appear more than once among identity fields and widget_id
+    repeated: set[str]
+    widget_ids: list[str]
+
+    @property
+    def carries_user_data(self) -> bool:
+        return any(self.identity.values())
+
+    @property
+    def has_identity_fields(self) -> bool:
+        return bool(self.identity)
+
+
+def _decode(raw: bytes) -> str:
+    if b"%" in raw or b"+" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    return raw.decode("utf-8", "replace")
+
+
+def parse_flat(data: bytes) -> FlatData:
+    """Split ``a=1&b=2`` data as ``urllib.parse.parse_qsl`` and python-multipart would."""
+    fields: list[FlatField] = []
+    identity: dict[str, str] = {}
+    repeated: set[str] = set()
+    widget_ids: list[str] = []
+    if not data:
+        return FlatData(fields, identity, repeated, widget_ids)
+    parts = _SEPARATORS.split(data)
+    separator = b""
+    for index, part in enumerate(parts):
+        if index % 2:
+            separator = part
+            continue
+        if not part:
+            continue
+        raw_name, _, raw_value = part.partition(b"=")
+        name = _decode(raw_name)
+        value = _decode(raw_value)
+        fields.append(FlatField(separator, part, name, value))
+        if name in _IDENTITY:
+            if name in identity:
+                repeated.add(name)
+            identity[name] = value
+        elif name == WIDGET_ID_FIELD:
+            if widget_ids:
+                repeated.add(name)
+            widget_ids.append(value)
+    return FlatData(fields, identity, repeated, widget_ids)
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")
+    return obj
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number overflows")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) - text.startswith("-") > MAX_JSON_INT_DIGITS:
+        raise ValueError("integer too long")
+    return int(text)
+
+
+def _too_deep(obj: dict[str, Any]) -> bool:
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if type(node) is dict else node
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                if depth + 1 > MAX_JSON_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """Parse strict RFC 8259 JSON whose top level is an object, or raise ``malformed_body``.
+
+    Duplicate keys, ``NaN``/``Infinity``, numbers that cannot be re-serialised
+    faithfully and nesting deeper than :data:`MAX_JSON_DEPTH` are refused: each
+    is a place where two parsers could disagree about what the body says.
+    """
+    try:
+        text = body.decode("utf-8")
+        obj = json.loads(
+            text,
+            object_pairs_hook=_unique_object,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise RequestError("malformed_body") from None
+    if type(obj) is not dict:
+        raise RequestError("malformed_body")
+    # Fewer brackets than the limit cannot nest past it (brackets inside strings
+    # only over-count), so most bodies skip the walk.
+    if body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _too_deep(obj):
+        raise RequestError("malformed_body")
+    return obj
+
+
+def body_kind(content_type: str | None) -> BodyKind | None:
+    """The kind of body a content type announces; ``None`` for one we cannot inspect."""
+    if not content_type:
+        return None
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return BodyKind.JSON
+    if media == "application/x-www-form-urlencoded":
+        return BodyKind.FORM
+    return None
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    """What an intercepted request says, before its business is known."""
+
+    widget_id: str
+    kind: BodyKind
+    json_body: dict[str, Any] | None
+    form: FlatData | None
+    query: FlatData
+    #: the one source that carries user data, if any
+    source: Source | None
+
+    @property
+    def raw_user(self) -> object:
+        """The user data as sent: a JSON value for JSON, a dict of strings otherwise."""
+        if self.source is Source.JSON:
+            assert self.json_body is not None  # source JSON implies a JSON body
+            return self.json_body.get(_JSON_USER_KEY)
+        if self.source is Source.FORM:
+            assert self.form is not None
+            return self.form.identity
+        if self.source is Source.QUERY:
+            return self.query.identity
+        return None
+
+
+def _json_carries_user_data(user: object) -> bool:
+    if isinstance(user, dict):
+        return any(key in _IDENTITY and value != "" for key, value in user.items())
+    # A user that is not an object is malformed data, not absent data.
+    return user != "" and user is not None
+
+
+def _widget_id(header: str | None, query: FlatData, body: list[object]) -> str:
+    if WIDGET_ID_FIELD in query.repeated:
+        raise RequestError("malformed_request")
+    candidates: list[object] = []
+    if header is not None:
+        candidates.append(header)
+    candidates.extend(query.widget_ids)
+    candidates.extend(body)
+    if not candidates:
+        raise RequestError("missing_widget_id")
+    for candidate in candidates:
+        if not isinstance(candidate, str) or _WIDGET_ID.fullmatch(candidate) is None:
+            raise RequestError("malformed_widget_id")
+    first = candidates[0]
+    if any(candidate != first for candidate in candidates):
+        raise RequestError("conflicting_widget_id")
+    assert isinstance(first, str)  # every candidate was checked above
+    return first
+
+
+def parse_request(
+    *,
+    content_type: str | None,
+    widget_header: str | None,
+    query_string: bytes,
+    body: bytes,
+    max_body_size: int,
+) -> ParsedRequest:
+    """Inspect a request; raise the first error in the contract's order."""
+    if len(body) > max_body_size:
+        raise RequestError("body_too_large")
+    kind = BodyKind.NONE
+    if body:
+        found = body_kind(content_type)
+        if found is None:
+            raise RequestError("unsupported_media_type")
+        kind = found
+    json_body: dict[str, Any] | None = None
+    form: FlatData | None = None
+    body_widget_ids: list[object] = []
+    if kind is BodyKind.JSON:
+        json_body = parse_json_object(body)
+        if WIDGET_ID_FIELD in json_body:
+            body_widget_ids.append(json_body[WIDGET_ID_FIELD])
+    elif kind is BodyKind.FORM:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError("malformed_body") from None
+        form = parse_flat(body)
+        body_widget_ids.extend(form.widget_ids)
+    query = parse_flat(query_string)
+
+    if form is not None and WIDGET_ID_FIELD in form.repeated:
+        raise RequestError("malformed_request")
+    widget_id = _widget_id(widget_header, query, body_widget_ids)
+
+    if query.repeated or (form is not None and form.repeated):
+        raise RequestError("malformed_request")
+    sources: list[Source] = []
+    if json_body is not None and _json_carries_user_data(json_body.get(_JSON_USER_KEY, "")):
+        sources.append(Source.JSON)
+    if form is not None and form.carries_user_data:
+        sources.append(Source.FORM)
+    if query.carries_user_data:
+        sources.append(Source.QUERY)
+    if len(sources) > 1:
+        raise RequestError("conflicting_user_data")
+    return ParsedRequest(
+        widget_id=widget_id,
+        kind=kind,
+        json_body=json_body,
+        form=form,
+        query=query,
+        source=sources[0] if sources else None,
+    )

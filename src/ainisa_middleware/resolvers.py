@@ -1,0 +1,301 @@
+"""Resolvers: how the middleware finds the business behind a widget ID.
+
+A resolver has ``resolve(widget_id) -> Business | None`` or
+``async aresolve(widget_id) -> Business | None`` (or both). It may also have
+``peek(widget_id) -> (found, business)``, an answer from memory that never does
+I/O: the ASGI adapter uses it to answer cache hits without leaving the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, cast, runtime_checkable
+
+from .errors import ConfigurationError
+from .models import Business
+
+__all__ = [
+    "AsyncResolver",
+    "CachedResolver",
+    "PeekableResolver",
+    "Resolver",
+    "StaticResolver",
+]
+
+
+@runtime_checkable
+class Resolver(Protocol):
+    """A resolver that answers synchronously (it may block on I/O)."""
+
+    def resolve(self, widget_id: str) -> Business | None: ...
+
+
+@runtime_checkable
+class AsyncResolver(Protocol):
+    """A resolver that answers from a coroutine."""
+
+    async def aresolve(self, widget_id: str) -> Business | None: ...
+
+
+@runtime_checkable
+class PeekableResolver(Protocol):
+    """A resolver that can answer some IDs from memory, without I/O."""
+
+    def peek(self, widget_id: str) -> tuple[bool, Business | None]: ...
+
+
+AnyResolver = Resolver | AsyncResolver
+
+
+def check_resolver(resolver: object) -> list[str]:
+    """Problems with ``resolver`` as a sentence each (empty when it is usable)."""
+    has_sync = callable(getattr(resolver, "resolve", None))
+    has_async = callable(getattr(resolver, "aresolve", None))
+    if has_sync or has_async:
+        return []
+    return [
+        f"resolver must have resolve(widget_id) or async aresolve(widget_id); got "
+        f"{type(resolver).__name__}. Use StaticResolver({{widget_id: Business(...)}}) "
+        "or a store such as SQLResolver."
+    ]
+
+
+class StaticResolver:
+    """Businesses held in memory, keyed by widget ID.
+
+    For tests, demos and small deployments whose businesses live in settings.
+
+    >>> shop = Business(id="shop", secrets=("s3cret",))
+    >>> StaticResolver({"wid_1": shop}).resolve("wid_1") is shop
+    True
+    """
+
+    def __init__(self, mapping: Mapping[str, Business]) -> None:
+        if not isinstance(mapping, Mapping):
+            raise ConfigurationError(
+                f"StaticResolver takes a mapping of widget ID to Business, not "
+                f"{type(mapping).__name__}."
+            )
+        entries = cast(Mapping[object, object], mapping)  # callers may not be typed
+        problems = [
+            f"{key!r} -> {type(value).__name__}"
+            for key, value in entries.items()
+            if not isinstance(key, str) or not isinstance(value, Business)
+        ]
+        if problems:
+            raise ConfigurationError(
+                "StaticResolver maps str widget IDs to Business objects; these entries are "
+                "not: " + ", ".join(problems) + "."
+            )
+        self._mapping: dict[str, Business] = dict(mapping)
+
+    def resolve(self, widget_id: str) -> Business | None:
+        return self._mapping.get(widget_id)
+
+    async def aresolve(self, widget_id: str) -> Business | None:
+        return self._mapping.get(widget_id)
+
+    def peek(self, widget_id: str) -> tuple[bool, Business | None]:
+        return True, self._mapping.get(widget_id)
+
+
+class _Flight:
+    """One inner call that concurrent sync callers for the same ID share."""
+
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Business | None = None
+        self.error: BaseException | None = None
+
+
+class CachedResolver:
+    """Cache another resolver's answers, hits and misses, for a while.
+
+    Hits live ``ttl`` seconds, misses (unknown widgets) ``negative_ttl`` seconds,
+    in two separate bounded LRU maps, so a flood of unknown IDs cannot push the
+    real businesses out. Concurrent lookups of one uncached ID share a single
+    inner call. Exceptions are never cached: the next request asks again.
+
+    The cache holds secrets in memory for up to ``ttl`` seconds, so a retired
+    secret keeps verifying that long on each process: keep ``ttl`` short.
+
+    :param inner: a resolver with ``resolve``, ``aresolve`` or both.
+    :param ttl: seconds a found business is reused.
+    :param negative_ttl: seconds an unknown widget ID is remembered as unknown.
+    :param maxsize: most entries kept, for hits and for misses each.
+    :param clock: a monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        inner: AnyResolver,
+        ttl: float = 60.0,
+        negative_ttl: float = 5.0,
+        maxsize: int = 100_000,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        problems = check_resolver(inner)
+        numbers: tuple[tuple[str, object], ...] = (("ttl", ttl), ("negative_ttl", negative_ttl))
+        for name, value in numbers:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
+        size: object = maxsize
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            problems.append(f"maxsize must be a positive int, not {maxsize!r}")
+        if problems:
+            raise ConfigurationError("CachedResolver: " + "; ".join(problems) + ".")
+        self.inner = inner
+        self.ttl = float(ttl)
+        self.negative_ttl = float(negative_ttl)
+        self.maxsize = maxsize
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._hits: OrderedDict[str, tuple[float, Business]] = OrderedDict()
+        self._misses: OrderedDict[str, float] = OrderedDict()
+        self._flights: dict[str, _Flight] = {}
+        self._aflights: dict[tuple[int, str], asyncio.Future[Business | None]] = {}
+
+    def peek(self, widget_id: str) -> tuple[bool, Business | None]:
+        """Answer from the cache only: ``(True, business_or_None)`` or ``(False, None)``."""
+        now = self._clock()
+        with self._lock:
+            hit = self._hits.get(widget_id)
+            if hit is not None:
+                if hit[0] > now:
+                    self._hits.move_to_end(widget_id)
+                    return True, hit[1]
+                del self._hits[widget_id]
+            expires = self._misses.get(widget_id)
+            if expires is not None:
+                if expires > now:
+                    return True, None
+                del self._misses[widget_id]
+        return False, None
+
+    def _store(self, widget_id: str, business: Business | None) -> None:
+        now = self._clock()
+        with self._lock:
+            if business is not None:
+                self._misses.pop(widget_id, None)
+                self._hits[widget_id] = (now + self.ttl, business)
+                self._hits.move_to_end(widget_id)
+                if len(self._hits) > self.maxsize:
+                    self._hits.popitem(last=False)
+            else:
+                self._hits.pop(widget_id, None)
+                self._misses[widget_id] = now + self.negative_ttl
+                self._misses.move_to_end(widget_id)
+                if len(self._misses) > self.maxsize:
+                    self._misses.popitem(last=False)
+
+    def invalidate(self, widget_id: str | None = None) -> None:
+        """Forget one widget ID, or everything; call it after changing a business."""
+        with self._lock:
+            if widget_id is None:
+                self._hits.clear()
+                self._misses.clear()
+            else:
+                self._hits.pop(widget_id, None)
+                self._misses.pop(widget_id, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._hits) + len(self._misses)
+
+    # -- sync ---------------------------------------------------------------
+
+    def _inner_sync(self) -> Callable[[str], Business | None]:
+        resolve = getattr(self.inner, "resolve", None)
+        if callable(resolve):
+            return resolve  # type: ignore[no-any-return]
+        aresolve = self.inner.aresolve  # type: ignore[union-attr]
+
+        def run(widget_id: str) -> Business | None:
+            return asyncio.run(aresolve(widget_id))  # type: ignore[no-any-return]
+
+        return run
+
+    def resolve(self, widget_id: str) -> Business | None:
+        found, business = self.peek(widget_id)
+        if found:
+            return business
+        with self._lock:
+            flight = self._flights.get(widget_id)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[widget_id] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.result
+        try:
+            flight.result = _checked(self._inner_sync()(widget_id), self.inner)
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        else:
+            self._store(widget_id, flight.result)
+            return flight.result
+        finally:
+            with self._lock:
+                self._flights.pop(widget_id, None)
+            flight.done.set()
+
+    # -- async --------------------------------------------------------------
+
+    def _inner_async(self) -> Callable[[str], Awaitable[Business | None]]:
+        aresolve = getattr(self.inner, "aresolve", None)
+        if callable(aresolve):
+            return aresolve  # type: ignore[no-any-return]
+        resolve = self.inner.resolve  # type: ignore[union-attr]
+
+        async def run(widget_id: str) -> Business | None:
+            # A sync inner may do I/O: keep it off the event loop.
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, resolve, widget_id)
+
+        return run
+
+    async def aresolve(self, widget_id: str) -> Business | None:
+        found, business = self.peek(widget_id)
+        if found:
+            return business
+        loop = asyncio.get_running_loop()
+        key = (id(loop), widget_id)
+        future = self._aflights.get(key)
+        if future is None:
+            # The inner call runs as its own task: a caller that is cancelled (a
+            # timeout) stops waiting, but the others still get the answer.
+            future = loop.create_task(self._afetch(widget_id))
+            self._aflights[key] = future
+            future.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(future)
+
+    def _landed(self, key: tuple[int, str], done: asyncio.Future[Business | None]) -> None:
+        self._aflights.pop(key, None)
+        if not done.cancelled():
+            # Mark the exception as seen even when every waiter gave up on it;
+            # each waiter still re-raises it.
+            done.exception()
+
+    async def _afetch(self, widget_id: str) -> Business | None:
+        business = _checked(await self._inner_async()(widget_id), self.inner)
+        self._store(widget_id, business)
+        return business
+
+
+def _checked(value: object, resolver: object) -> Business | None:
+    if value is None or isinstance(value, Business):
+        return value
+    raise TypeError(
+        f"{type(resolver).__name__} returned {type(value).__name__}; a resolver must "
+        "return a Business or None."
+    )

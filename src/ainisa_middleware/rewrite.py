@@ -1,0 +1,65 @@
+"""Rewrite what the app will read so it holds only verified identity.
+
+``user_hash`` never survives: a valid hash is a lasting credential for its user
+id and must not reach the app's logs. Unverified identity fields are removed
+wherever they appear. JSON bodies are re-serialised from the parsed object, so
+the app's parser reads exactly what the middleware checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Container
+from typing import Any
+
+from .request import IDENTITY_FIELDS, KEPT_FIELDS, FlatData
+
+__all__ = ["ALL_IDENTITY", "HASH_ONLY", "rewrite_flat", "rewrite_json"]
+
+#: Drop every identity field.
+ALL_IDENTITY: frozenset[str] = frozenset(IDENTITY_FIELDS)
+#: Drop the hash and keep the verified fields beside it.
+HASH_ONLY: frozenset[str] = frozenset({"user_hash"})
+
+_USER_KEY = "user"
+
+
+def rewrite_flat(data: FlatData, drop: Container[str]) -> bytes | None:
+    """The query string or form body without the ``drop`` fields; ``None`` if unchanged.
+
+    Kept segments stay byte for byte as sent, separators included, so the
+    app's parser sees the rest of the data exactly as before.
+    """
+    if not data.has_identity_fields:
+        return None
+    kept: list[bytes] = []
+    changed = False
+    for field in data.fields:
+        if field.name in drop:
+            changed = True
+            continue
+        if kept:
+            kept.append(field.separator)
+        kept.append(field.raw)
+    return b"".join(kept) if changed else None
+
+
+def rewrite_json(body: dict[str, Any], *, keep_user: bool) -> bytes:
+    """Re-serialise ``body`` with the hash removed and ``user`` kept only when verified."""
+    body.pop("user_hash", None)
+    if keep_user:
+        user = body[_USER_KEY]
+        body[_USER_KEY] = {key: user[key] for key in KEPT_FIELDS if key in user}
+    else:
+        body.pop(_USER_KEY, None)
+    return dump_json(body)
+
+
+def dump_json(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; lone surrogates (legal JSON escapes) fall back to ``\\u`` escapes."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
+            "utf-8"
+        )
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")

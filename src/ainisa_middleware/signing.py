@@ -1,0 +1,100 @@
+"""The signing scheme: ``user_hash = hex(HMAC-SHA256(secret, utf8(user_id)))``.
+
+This is the one place that touches secrets. Comparison is constant time
+(:func:`hmac.compare_digest`) and always runs against every secret, so the time
+taken does not reveal which secret, if any, matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TypeGuard
+
+__all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
+
+#: Length of a well-formed hash: 32 bytes of SHA-256 as hex.
+HASH_LENGTH = 64
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@lru_cache(maxsize=4096)
+def _keyed(secret: str) -> hmac.HMAC:
+    # Keying HMAC hashes the key and pads it; doing that once per secret and
+    # copying the keyed object per message halves the cost of a verification.
+    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+
+
+def _message(user_id: str | int) -> bytes:
+    if isinstance(user_id, bool) or not isinstance(user_id, str | int):
+        raise TypeError(f"user_id must be a str or an int, not {type(user_id).__name__}")
+    return str(user_id).encode("utf-8")
+
+
+def _check_secret(secret: object) -> str:
+    if not isinstance(secret, str):
+        raise TypeError(f"a secret must be a str, not {type(secret).__name__}")
+    if not secret:
+        raise ValueError("a secret must not be empty: an empty key signs nothing")
+    return secret
+
+
+def user_hash(secret: str, user_id: str | int) -> str:
+    """Return the lowercase hex HMAC-SHA256 of ``user_id`` under ``secret``.
+
+    Compute it on the server that renders the page, never in the browser: the
+    secret must not reach the visitor. Integers are hashed as their decimal
+    string, as the widget sends them.
+
+    >>> user_hash("s3cret", "42") == user_hash("s3cret", 42)
+    True
+    """
+    mac = _keyed(_check_secret(secret)).copy()
+    mac.update(_message(user_id))
+    return mac.hexdigest()
+
+
+def _well_formed(candidate: object) -> TypeGuard[str]:
+    # compare_digest raises TypeError on non-ASCII str, so the format is
+    # checked first and a malformed hash is simply "no match".
+    return (
+        isinstance(candidate, str) and len(candidate) == HASH_LENGTH and _HEX.issuperset(candidate)
+    )
+
+
+def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) -> int | None:
+    """Return the position of the secret that signed ``candidate``, or ``None``.
+
+    Every secret is tried, even after a match, so timing does not tell an
+    attacker which one matched or how many a business holds beyond the first.
+    """
+    if not _well_formed(candidate):
+        return None
+    try:
+        message = _message(user_id)
+    except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8 form
+        return None
+    given = candidate.lower().encode("ascii")
+    found: int | None = None
+    for index, secret in enumerate(secrets):
+        mac = _keyed(secret).copy()
+        mac.update(message)
+        if hmac.compare_digest(mac.hexdigest().encode("ascii"), given) and found is None:
+            found = index
+    return found
+
+
+def verify_user_hash(secrets: str | Sequence[str], user_id: str | int, user_hash: object) -> bool:
+    """Tell whether ``user_hash`` was made from ``user_id`` by one of ``secrets``.
+
+    ``secrets`` is one secret or several (during a rotation both the new and the
+    old secret are valid). Upper or lower case hex is accepted; anything that is
+    not 64 hex characters is simply invalid, never an exception.
+    """
+    if isinstance(secrets, str):
+        secrets = (secrets,)
+    checked = tuple(_check_secret(s) for s in secrets)
+    return match_secret(checked, user_id, user_hash) is not None
