@@ -73,6 +73,8 @@ _HEX: Final = frozenset("0123456789abcdefABCDEF")
 _SCRIPT_UNSAFE: Final = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 _SCRIPT_UNSAFE_RE: Final = re.compile("[<>&\u2028\u2029]")
 _SCRIPT_UNSAFE_ALL: Final = {**_SCRIPT_UNSAFE, "\u2028": "\\u2028", "\u2029": "\\u2029"}
+# CSP3 "base64-value": the only thing a 'nonce-...' source can hold.
+_NONCE: Final = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 _SAFE_SCHEMES: Final = frozenset({"https", "http", ""})
 
 
@@ -113,6 +115,13 @@ def _nonce_attribute(nonce: str | None) -> str:
         return ""
     if not isinstance(nonce, str):
         raise TypeError(f"nonce must be a str or None, not {type(nonce).__name__}")
+    if _NONCE.fullmatch(nonce) is None:
+        # A policy can only name a base64 nonce, so any other value is a bug
+        # that would silently block the script.
+        raise ValueError(
+            "nonce must be the base64 value the Content-Security-Policy header names "
+            "(letters, digits, '+', '/', '-', '_', up to two '=' at the end)"
+        )
     return _attribute("nonce", nonce)
 
 
