@@ -492,6 +492,20 @@ def test_repeated_widget_id_headers_are_malformed() -> None:
     assert driven.response_json["error"] == "malformed_widget_id"
 
 
+def test_repeated_content_type_headers_are_refused() -> None:
+    # Starlette reads the first header, others the last: never guess which one the app uses.
+    body = b'{"widget_id": "w_pro", "msg": "x&user_id=evil"}'
+    driven = _drive(
+        [{"type": "http.request", "body": body}],
+        headers=[
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-type", b"application/json"),
+        ],
+    )
+    assert driven.status == 415
+    assert driven.app_scope is None
+
+
 # --- logging -----------------------------------------------------------------------------
 
 
