@@ -13,7 +13,8 @@ import pytest
 
 from ainisa_middleware.cli import main
 from ainisa_middleware.snippet import USER_FIELDS
-from html_tools import parse_html5, user_object_from
+
+from .html_tools import parse_html5, user_object_from
 
 SECRET = "cli-secret"
 

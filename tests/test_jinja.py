@@ -21,7 +21,8 @@ from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.fastapi import get_ainisa_user
 from ainisa_middleware.jinja import DEFAULT_JINJA_USER_FIELDS, install
 from ainisa_middleware.snippet import USER_FIELDS
-from html_tools import parse_html5, user_object_from
+
+from .html_tools import parse_html5, user_object_from
 
 SECRET = "jinja-secret"
 GUEST = dict.fromkeys(USER_FIELDS, "")

@@ -25,7 +25,8 @@ from ainisa_middleware.snippet import (
     user_script,
     widget_script,
 )
-from html_tools import (
+
+from .html_tools import (
     node_or_skip,
     parse_html5,
     parse_stdlib,
