@@ -70,7 +70,9 @@ def _identity_status(
     if parsed.source is None:
         return Status.ANONYMOUS, {}, None
     fields = _fields(parsed.raw_user, parsed.source)
-    if fields is None:
+    # A field that reads one way here and another way in the app's parser
+    # cannot be vouched for: treat it as malformed user data.
+    if fields is None or parsed.user_ambiguous:
         return Status.MALFORMED_USER, {}, None
     user_id = fields.get("user_id")
     given = fields.get("user_hash")
