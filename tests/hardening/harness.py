@@ -186,4 +186,3 @@ class AsgiRunner:
 
 def error_code(outcome: Outcome) -> str:
     return str(json.loads(outcome.body)["error"])
-

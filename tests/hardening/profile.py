@@ -75,8 +75,8 @@ def run_counted(
             test()
     else:
         make_test(counts, size)()
-    for prop in floors:
-        COUNTS[(adapter, prop)] += counts[prop]
+    for prop, n in counts.items():
+        COUNTS[(adapter, prop)] += n
     _save()
     short = {p: (counts[p], f) for p, f in floors.items() if counts[p] < f}
     assert not short, f"{adapter}: too few examples checked (got, floor): {short}"

@@ -86,15 +86,20 @@ json_text = st.one_of(tricky_text, st.sampled_from(["\ud800", "a\udfffb", "\udbf
 flat_text = tricky_text.filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s))
 
 user_ids = st.one_of(flat_text, st.integers(min_value=-(10**20), max_value=10**20).map(str))
-json_user_ids = st.one_of(
-    json_text,
-    st.integers(),
-    st.integers(min_value=10**40, max_value=10**60),
-    st.sampled_from([True, False, None, 1.5, 1e300, [], {}, ["1"]]),
+json_user_ids = st.integers(0, 9).flatmap(
+    lambda i: (
+        json_text
+        if i < 5
+        else st.integers()
+        if i < 8
+        else st.integers(min_value=10**40, max_value=10**60)
+        if i == 8
+        else st.sampled_from([True, False, None, 1.5, 1e300, [], {}, ["1"]])
+    )
 )
 
 
-def hash_for(user_id: object, draw: st.DrawFn) -> str | object:
+def hash_for(user_id: object, draw: st.DrawFn, honest: bool = False) -> str:
     """A hash candidate for ``user_id``: valid, rotated, foreign, wrong or malformed."""
     uid = user_id if isinstance(user_id, str) else str(user_id)
     try:
@@ -108,9 +113,15 @@ def hash_for(user_id: object, draw: st.DrawFn) -> str | object:
         valid = {"new": "0" * 64, "old": "1" * 64, "other": "2" * 64}
     kind = draw(
         st.sampled_from(
-            [
+            ["new", "old", "upper"]
+            if honest
+            else [
                 "new",
                 "new",
+                "new",
+                "new",
+                "new",
+                "old",
                 "old",
                 "other",
                 "upper",
@@ -142,22 +153,21 @@ def hash_for(user_id: object, draw: st.DrawFn) -> str | object:
     if kind == "unicode":
         return "é" + good[2:]
     if kind == "wrong_user":
-        return user_hash(SECRET_NEW, uid + "x")
+        return user_hash(SECRET_NEW, uid.encode("utf-8", "replace").decode() + "x")
     if kind == "empty":
         return ""
-    return "%064x" % draw(st.integers(0, 2**256 - 1))
+    return f"{draw(st.integers(0, 2**256 - 1)):064x}"
 
 
 @st.composite
-def flat_users(draw: st.DrawFn) -> dict[str, str]:
+def flat_users(draw: st.DrawFn, honest: bool = False) -> dict[str, str]:
     """User data as the flat fields of a query or form (all strings)."""
     user: dict[str, str] = {}
-    uid = draw(user_ids)
-    if draw(st.booleans()) or draw(st.booleans()):
+    uid = draw(user_ids.filter(bool) if honest else user_ids)
+    if honest or draw(st.booleans()) or draw(st.booleans()):
         user["user_id"] = uid
-    if draw(st.integers(0, 3)):
-        h = hash_for(uid, draw)
-        user["user_hash"] = h if isinstance(h, str) else str(h)
+    if honest or draw(st.integers(0, 3)):
+        user["user_hash"] = hash_for(uid, draw, honest)
     for name in ("firstname", "lastname", "email"):
         if draw(st.booleans()):
             user[name] = draw(flat_text)
@@ -165,20 +175,21 @@ def flat_users(draw: st.DrawFn) -> dict[str, str]:
 
 
 @st.composite
-def json_users(draw: st.DrawFn) -> object:
+def json_users(draw: st.DrawFn, honest: bool = False) -> object:
     """The ``user`` object of a JSON body, including values of the wrong type."""
-    if draw(st.integers(0, 15)) == 0:
+    if not honest and draw(st.integers(0, 15)) == 0:
         return draw(st.sampled_from([None, "", "x", 1, [], True]))
     user: dict[str, object] = {}
-    uid = draw(json_user_ids)
-    if draw(st.integers(0, 4)):
+    uid = draw(st.one_of(json_text.filter(bool), st.integers()) if honest else json_user_ids)
+    if honest or draw(st.integers(0, 4)):
         user["user_id"] = uid
-    if draw(st.integers(0, 3)):
-        user["user_hash"] = hash_for(uid, draw)
+    if honest or draw(st.integers(0, 3)):
+        user["user_hash"] = hash_for(uid, draw, honest)
     for name in ("firstname", "lastname", "email"):
         if draw(st.booleans()):
-            user[name] = draw(st.one_of(json_text, st.sampled_from([None, 1, []])))
-    if draw(st.integers(0, 5)) == 0:
+            wrong = not honest and draw(st.integers(0, 9)) == 0
+            user[name] = draw(st.sampled_from([None, 1, []]) if wrong else json_text)
+    if not honest and draw(st.integers(0, 5)) == 0:
         user[draw(st.sampled_from(["role", "user_hash ", "USER_ID", "extra"]))] = "admin"
     return user
 
@@ -226,28 +237,36 @@ def encode_value(value: str, how: int) -> bytes:
 
 @st.composite
 def flat_data(
-    draw: st.DrawFn, user: dict[str, str], widget: str | None, *, sep_bias: int = 6
+    draw: st.DrawFn, user: dict[str, str], widget: str | None, *, honest: bool = False
 ) -> bytes:
     """A query string or form body with ``user``, the widget ID and noise."""
     fields: list[tuple[str, bytes]] = []
     for name, value in user.items():
-        fields.append((encode_name(name, draw(st.integers(0, 8))), encode_value(value, draw(st.integers(0, 5)))))
+        name_how = draw(st.integers(0, 8))
+        value_how = draw(st.sampled_from([0, 1] if honest else [0, 0, 0, 1, 1, 2, 3]))
+        fields.append((encode_name(name, name_how), encode_value(value, value_how)))
     if widget is not None:
         fields.append(("widget_id", encode_value(widget, 0)))
     for _ in range(draw(st.integers(0, 3))):
-        name = draw(st.sampled_from(["message", "lang", "x", "", "user", "user_ids", *IDENTITY]))
-        fields.append((quote(name), encode_value(draw(flat_text), draw(st.integers(0, 5)))))
+        names = (
+            IDENTITY
+            if not honest and draw(st.integers(0, 9)) == 0
+            else ("message", "lang", "x", "", "user")
+        )
+        name = draw(st.sampled_from(names))
+        how = draw(st.sampled_from([0, 1] if honest else [0, 1, 2, 3]))
+        fields.append((quote(name), encode_value(draw(flat_text), how)))
     fields = draw(st.permutations(fields))
     out = b""
     for index, (name, value) in enumerate(fields):
         if index:
-            out += draw(st.sampled_from([b"&"] * sep_bias + [b";", b"&&", b"&;"]))
-        form = draw(st.integers(0, 12))
+            out += b"&" if honest else draw(st.sampled_from([b"&"] * 18 + [b";", b"&&", b"&;"]))
+        form = 1 if honest else draw(st.integers(0, 12))
         if form == 0:
             out += name.encode()  # no '=' at all
         else:
             out += name.encode() + b"=" + value
-    if draw(st.integers(0, 10)) == 0:
+    if not honest and draw(st.integers(0, 10)) == 0:
         out = draw(st.sampled_from([b"&", b";", b"\xef\xbb\xbf"])) + out
     return out
 
@@ -329,11 +348,19 @@ HOSTILE_BODIES = [
 
 @st.composite
 def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
-    """A chat request: JSON, form or query user data, honest or hostile."""
-    widget = draw(st.sampled_from([*WIDGETS, "w_pro", "w_pro", "bad id", "x" * 129, ""]))
+    """A chat request: JSON, form or query user data, honest or hostile.
+
+    A third of the requests are honest (a signed visitor of a known widget, sent
+    the way a browser would, with only the encodings a browser may choose), so
+    that verified visitors, the case where a leak would matter, are common.
+    """
+    honest = draw(st.integers(0, 2)) == 0
+    widgets = ["w_pro"] * 8 + ["w_basic", "w_empty"] * 2 + [*WIDGETS, "bad id", "x" * 129, ""]
+    widget = draw(st.sampled_from(["w_pro"] if honest else widgets))
     sent = Sent(widget_id=None)
     headers: list[tuple[bytes, bytes]] = []
-    place = draw(st.sampled_from(["header", "header", "query", "body", "two", "none", "twice"]))
+    places = ["header"] * 6 + ["query", "body", "two"] * 2 + ["none", "twice"]
+    place = draw(st.sampled_from(["header", "query", "body", "two"] if honest else places))
     in_query = place in ("query", "two")
     in_body = place in ("body", "two")
     if place in ("header", "two", "twice"):
@@ -344,15 +371,17 @@ def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
     if place != "none":
         sent.widget_id = widget
 
-    user_place = draw(st.sampled_from(["json", "json", "form", "form", "query", "none", "both"]))
-    kind = draw(st.sampled_from(["json", "json", "form", "form", "none", "other", "hostile"]))
+    user_places = ["json"] * 4 + ["form"] * 4 + ["query"] * 2 + ["none", "both"]
+    user_place = draw(st.sampled_from(["json", "form", "query"] if honest else user_places))
+    kinds = ["json"] * 6 + ["form"] * 6 + ["none"] * 3 + ["other", "hostile"]
+    kind = draw(st.sampled_from(["json", "form", "none"] if honest else kinds))
     if user_place == "json":
         kind = "json"
     elif user_place == "form":
         kind = "form"
 
-    query_user = draw(flat_users()) if user_place in ("query", "both") else {}
-    query = draw(flat_data(query_user, widget if in_query else None))
+    query_user = draw(flat_users(honest)) if user_place in ("query", "both") else {}
+    query = draw(flat_data(query_user, widget if in_query else None, honest=honest))
     for value in query_user.values():
         sent.hashes.append(value)
 
@@ -363,23 +392,29 @@ def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
         for key, value in draw(st.dictionaries(json_text, json_values, max_size=3)).items():
             doc[key] = value
         if user_place in ("json", "both"):
-            user = draw(json_users())
+            user = draw(json_users(honest))
             doc["user"] = user
             if isinstance(user, dict) and isinstance(user.get("user_hash"), str):
                 sent.hashes.append(user["user_hash"])
         if draw(st.integers(0, 6)) == 0:
             doc[draw(st.sampled_from(IDENTITY))] = draw(json_text)
+        if honest and kind == "json" and user_place != "json":
+            doc.pop("user", None)
         if in_body:
             doc["widget_id"] = widget
         items = list(doc.items())
         doc = dict(draw(st.permutations(items)))
         body = _json_body(draw, doc)
-        content_type = draw(st.sampled_from(JSON_TYPES))
+        content_type = draw(
+            st.sampled_from(JSON_TYPES[:4] if honest else JSON_TYPES[:4] * 6 + JSON_TYPES)
+        )
     elif kind == "form":
-        form_user = draw(flat_users()) if user_place in ("form", "both") else {}
+        form_user = draw(flat_users(honest)) if user_place in ("form", "both") else {}
         sent.hashes.extend(form_user.values())
-        body = draw(flat_data(form_user, widget if in_body else None))
-        content_type = draw(st.sampled_from(FORM_TYPES))
+        body = draw(flat_data(form_user, widget if in_body else None, honest=honest))
+        content_type = draw(
+            st.sampled_from(FORM_TYPES[:3] if honest else FORM_TYPES[:3] * 6 + FORM_TYPES)
+        )
     elif kind == "other":
         body = draw(st.binary(max_size=40))
         content_type = draw(st.sampled_from(OTHER_TYPES + JSON_TYPES + FORM_TYPES))
@@ -388,7 +423,7 @@ def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
         content_type = draw(st.sampled_from(JSON_TYPES + FORM_TYPES))
     if content_type is not None and (body or draw(st.booleans())):
         headers.append((b"content-type", content_type.encode("latin-1")))
-        if draw(st.integers(0, 12)) == 0:
+        if draw(st.integers(0, 30)) == 0:
             second = draw(st.sampled_from(JSON_TYPES + FORM_TYPES))
             headers.append((b"content-type", second.encode("latin-1")))
     if draw(st.booleans()):
@@ -399,7 +434,7 @@ def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
     headers = draw(st.permutations(headers))
 
     if intercepted:
-        method = draw(st.sampled_from(["POST", "POST", "POST", "GET", "HEAD", "PUT", "DELETE"]))
+        method = draw(st.sampled_from(["POST"] * 6 + ["GET", "HEAD", "PUT", "DELETE"]))
         path = draw(st.sampled_from([PATH, PATH + "/", PATH + "/sub/x"]))
     else:
         method, path = draw(
