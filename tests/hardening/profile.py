@@ -19,12 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 PROFILE = os.environ.get("AINISA_HARDENING_PROFILE", "ci")
 #: examples per property per adapter that each property test must check
 FLOOR = int(os.environ.get("AINISA_HARDENING_EXAMPLES", "100000" if PROFILE == "long" else "500"))
 #: where ``make hardening`` collects the counts of its parallel runs
 COUNTS_FILE = os.environ.get("AINISA_HARDENING_COUNTS")
+#: the long profile generates from a seeded Random (one draw per example): fast
+FAST = PROFILE == "long"
+#: the middleware's mode for an example: mostly strip (the default), enforce too
+MODES = st.sampled_from(["strip", "strip", "strip", "enforce"])
+#: at least this share of generated requests reaches the app (measured: about 0.55)
+PASS_RATIO = 0.45
+PROPERTIES = (
+    "p1_no_user_hash",
+    "p2_identity_only_valid",
+    "p3_never_500",
+    "p4_no_differential",
+    "p5_passthrough_identical",
+)
 
 COUNTS: Counter[tuple[str, str]] = Counter()
 
@@ -53,7 +67,7 @@ def run_counted(
     adapter: str,
     make_test: Callable[[Counter[str], int], Callable[[], None]],
     *,
-    floors: dict[str, int],
+    floors: dict[str, int] | None = None,
     ratio: float = 1.0,
 ) -> None:
     """Run the Hypothesis test ``make_test(counts, max_examples)`` until every floor is met.
@@ -64,6 +78,8 @@ def run_counted(
     (small rounds keep Hypothesis' own bookkeeping small) until the floors are
     met or the time budget is spent. Either way a floor not met fails the test.
     """
+    if floors is None:
+        floors = dict.fromkeys(PROPERTIES, FLOOR)
     counts: Counter[str] = Counter()
     started = time.monotonic()
     size = int(max(floors.values()) / max(ratio, 0.05)) + 1

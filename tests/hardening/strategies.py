@@ -1,4 +1,10 @@
-"""Hypothesis strategies for chat requests, honest and hostile.
+"""Chat requests, honest and hostile, for every property test and fuzz seed.
+
+One generator, :func:`build_request`, written against a small :class:`Chooser`:
+under Hypothesis (:func:`requests`) every choice is a draw, so failures shrink
+to a small request; in the long profile (:func:`fast_requests`) the choices
+come from a seeded :class:`random.Random`, a hundred times cheaper per example,
+and a failure is replayed from the seed Hypothesis prints.
 
 A generated :class:`Request` is raw material for every adapter: method, path,
 header list, query bytes and body bytes (with a chunking for ASGI), plus a
@@ -9,7 +15,10 @@ hash candidate in it) so the checks need no second parser of their own.
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
 from hypothesis import strategies as st
@@ -17,6 +26,8 @@ from hypothesis import strategies as st
 from ainisa_middleware import Business, user_hash
 
 from .views import Sent
+
+T = TypeVar("T")
 
 SECRET_NEW = "sk_live_9c1f0e2b7a4d4e53a1b6c8d2f0e9a7b3"
 SECRET_OLD = "sk_live_old_5b2e7c9d1f3a4b6c8e0d2f4a6b8c0e1d"
@@ -52,54 +63,190 @@ class Request:
         return [v for n, v in self.headers if n.lower() == name]
 
 
+# -- the chooser ---------------------------------------------------------------
+
+SPECIAL_TEXT = [
+    "",
+    " ",
+    "42",
+    "0",
+    "-0",
+    "user 1",
+    "a&b",
+    "a;b",
+    "a=b",
+    "a+b",
+    "a%26b",
+    "é",
+    "Ã©",
+    "\ufeff",
+    "\x00",
+    "\u2028",
+    "𝒳",
+    "__proto__",
+    "constructor",
+    "user_id",
+    "1e999999",
+    "9" * 40,
+]
+SURROGATES = ["\ud800", "a\udfffb", "\udbff\udc00"]
+_ALPHABET = "abcxyz019 _-.&;=+%#?/\\\"'<>{}[]\x00\x7f\xa0é€𝒳\u200b\ufeff"
+
+_text = st.one_of(st.text(max_size=12), st.sampled_from(SPECIAL_TEXT))
+_json_text = st.one_of(_text, st.sampled_from(SURROGATES))
+_json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _json_text,
+)
+_json_values = st.recursive(
+    _json_leaf,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(_json_text, kids, max_size=3)
+    ),
+    max_leaves=8,
+)
+_binary = st.binary(max_size=40)
+
+
+class Chooser:
+    """Where the generator's choices come from."""
+
+    def integer(self, lo: int, hi: int) -> int:
+        raise NotImplementedError
+
+    def text(self, *, surrogates: bool = False) -> str:
+        raise NotImplementedError
+
+    def json_value(self) -> object:
+        raise NotImplementedError
+
+    def binary(self) -> bytes:
+        raise NotImplementedError
+
+    def choice(self, items: Sequence[T]) -> T:
+        return items[self.integer(0, len(items) - 1)]
+
+    def chance(self, one_in: int) -> bool:
+        return self.integer(0, one_in - 1) == 0
+
+    def permutation(self, items: Sequence[T]) -> list[T]:
+        pool = list(items)
+        out = []
+        while pool:
+            out.append(pool.pop(self.integer(0, len(pool) - 1)))
+        return out
+
+
+class DrawChooser(Chooser):
+    """Choices drawn from Hypothesis (shrinkable); strategies are built once."""
+
+    _ints: dict[tuple[int, int], st.SearchStrategy[int]] = {}
+
+    def __init__(self, draw: st.DrawFn) -> None:
+        self.draw = draw
+
+    def integer(self, lo: int, hi: int) -> int:
+        strategy = self._ints.get((lo, hi))
+        if strategy is None:
+            strategy = self._ints[(lo, hi)] = st.integers(lo, hi)
+        return self.draw(strategy)
+
+    def text(self, *, surrogates: bool = False) -> str:
+        return self.draw(_json_text if surrogates else _text)
+
+    def json_value(self) -> object:
+        return self.draw(_json_values)
+
+    def binary(self) -> bytes:
+        return self.draw(_binary)
+
+
+class RandomChooser(Chooser):
+    """Choices from a seeded ``random.Random``: fast, replayable from the seed."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def text(self, *, surrogates: bool = False) -> str:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.3:
+            return rng.choice(SPECIAL_TEXT)
+        if surrogates and roll < 0.35:
+            return rng.choice(SURROGATES)
+        if roll < 0.8:
+            return "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 10)))
+        chars = "".join(chr(rng.randint(1, 0x10FFFF)) for _ in range(rng.randint(0, 4)))
+        return chars if surrogates else _utf8_safe(chars)
+
+    def json_value(self, depth: int = 0) -> object:
+        rng = self.rng
+        roll = rng.randint(0, 9 if depth < 3 else 6)
+        if roll == 0:
+            return None
+        if roll == 1:
+            return rng.random() < 0.5
+        if roll == 2:
+            return rng.randint(-(2**70), 2**70)
+        if roll == 3:
+            return rng.uniform(-1e300, 1e300)
+        if roll <= 6:
+            return self.text(surrogates=True)
+        if roll <= 8:
+            return [self.json_value(depth + 1) for _ in range(rng.randint(0, 3))]
+        return {
+            self.text(surrogates=True): self.json_value(depth + 1) for _ in range(rng.randint(0, 3))
+        }
+
+    def binary(self) -> bytes:
+        return self.rng.randbytes(self.rng.randint(0, 40))
+
+
 # -- values --------------------------------------------------------------------
 
-tricky_text = st.one_of(
-    st.text(max_size=12),
-    st.sampled_from(
-        [
-            "",
-            " ",
-            "42",
-            "0",
-            "-0",
-            "user 1",
-            "a&b",
-            "a;b",
-            "a=b",
-            "a+b",
-            "é",
-            "Ã©",
-            "\ufeff",
-            "\x00",
-            "𝒳",
-            "__proto__",
-            "constructor",
-            "user_id",
-            "1e999999",
-            "9" * 40,
-        ]
-    ),
-)
-# JSON strings may hold lone surrogates; flat fields are UTF-8 bytes and cannot.
-json_text = st.one_of(tricky_text, st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00"]))
-flat_text = tricky_text.filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s))
 
-user_ids = st.one_of(flat_text, st.integers(min_value=-(10**20), max_value=10**20).map(str))
-json_user_ids = st.integers(0, 9).flatmap(
-    lambda i: (
-        json_text
-        if i < 5
-        else st.integers()
-        if i < 8
-        else st.integers(min_value=10**40, max_value=10**60)
-        if i == 8
-        else st.sampled_from([True, False, None, 1.5, 1e300, [], {}, ["1"]])
-    )
+def _utf8_safe(text: str) -> str:
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def flat_text(c: Chooser) -> str:
+    return _utf8_safe(c.text())
+
+
+def user_id_for_flat(c: Chooser, honest: bool) -> str:
+    if c.chance(3):
+        return str(c.integer(-(10**20), 10**20))
+    value = flat_text(c)
+    return (value or "u1") if honest else value
+
+
+def user_id_for_json(c: Chooser, honest: bool) -> object:
+    roll = c.integer(0, 9)
+    if roll < 5:
+        value = c.text(surrogates=True)
+        return (value or "u1") if honest else value
+    if roll < 8 or honest:
+        return c.integer(-(2**64), 2**64)
+    if roll == 8:
+        return c.integer(10**40, 10**60)
+    return c.choice([True, False, None, 1.5, 1e300, [], {}, ["1"]])
+
+
+HASH_KINDS = (
+    ["new"] * 5
+    + ["old"] * 2
+    + ["other", "upper", "prefix", "short", "long", "nonhex", "unicode", "wrong_user", "empty"]
+    + ["random"]
 )
 
 
-def hash_for(user_id: object, draw: st.DrawFn, honest: bool = False) -> str:
+def hash_for(c: Chooser, user_id: object, honest: bool = False) -> str:
     """A hash candidate for ``user_id``: valid, rotated, foreign, wrong or malformed."""
     uid = user_id if isinstance(user_id, str) else str(user_id)
     try:
@@ -109,43 +256,19 @@ def hash_for(user_id: object, draw: st.DrawFn, honest: bool = False) -> str:
             "old": user_hash(SECRET_OLD, uid),
             "other": user_hash(SECRET_OTHER, uid),
         }
-    except UnicodeEncodeError:
+    except UnicodeEncodeError:  # a lone surrogate: no site could have signed it
         valid = {"new": "0" * 64, "old": "1" * 64, "other": "2" * 64}
-    kind = draw(
-        st.sampled_from(
-            ["new", "old", "upper"]
-            if honest
-            else [
-                "new",
-                "new",
-                "new",
-                "new",
-                "new",
-                "old",
-                "old",
-                "other",
-                "upper",
-                "prefix",
-                "short",
-                "long",
-                "nonhex",
-                "unicode",
-                "wrong_user",
-                "empty",
-                "random",
-            ]
-        )
-    )
+    kind = c.choice(["new", "old", "upper"] if honest else HASH_KINDS)
     if kind in valid:
         return valid[kind]
     good = valid["new"]
     if kind == "upper":
         return good.upper()
-    if kind == "prefix":
-        n = draw(st.integers(0, 63))
+    if kind == "prefix":  # right for n characters, then wrong: for timing too
+        n = c.integer(0, 63)
         return good[:n] + ("0" if good[n] != "0" else "1") + good[n + 1 :]
     if kind == "short":
-        return good[: draw(st.integers(0, 63))]
+        return good[: c.integer(0, 63)]
     if kind == "long":
         return good + "0"
     if kind == "nonhex":
@@ -153,61 +276,43 @@ def hash_for(user_id: object, draw: st.DrawFn, honest: bool = False) -> str:
     if kind == "unicode":
         return "é" + good[2:]
     if kind == "wrong_user":
-        return user_hash(SECRET_NEW, uid.encode("utf-8", "replace").decode() + "x")
+        return user_hash(SECRET_NEW, _utf8_safe(uid) + "x")
     if kind == "empty":
         return ""
-    return f"{draw(st.integers(0, 2**256 - 1)):064x}"
+    return f"{c.integer(0, 2**256 - 1):064x}"
 
 
-@st.composite
-def flat_users(draw: st.DrawFn, honest: bool = False) -> dict[str, str]:
+def flat_user(c: Chooser, honest: bool) -> dict[str, str]:
     """User data as the flat fields of a query or form (all strings)."""
     user: dict[str, str] = {}
-    uid = draw(user_ids.filter(bool) if honest else user_ids)
-    if honest or draw(st.booleans()) or draw(st.booleans()):
+    uid = user_id_for_flat(c, honest)
+    if honest or not c.chance(4):
         user["user_id"] = uid
-    if honest or draw(st.integers(0, 3)):
-        user["user_hash"] = hash_for(uid, draw, honest)
+    if honest or not c.chance(4):
+        user["user_hash"] = hash_for(c, uid, honest)
     for name in ("firstname", "lastname", "email"):
-        if draw(st.booleans()):
-            user[name] = draw(flat_text)
+        if c.chance(2):
+            user[name] = flat_text(c)
     return user
 
 
-@st.composite
-def json_users(draw: st.DrawFn, honest: bool = False) -> object:
+def json_user(c: Chooser, honest: bool) -> object:
     """The ``user`` object of a JSON body, including values of the wrong type."""
-    if not honest and draw(st.integers(0, 15)) == 0:
-        return draw(st.sampled_from([None, "", "x", 1, [], True]))
+    if not honest and c.chance(16):
+        return c.choice([None, "", "x", 1, [], True])
     user: dict[str, object] = {}
-    uid = draw(st.one_of(json_text.filter(bool), st.integers()) if honest else json_user_ids)
-    if honest or draw(st.integers(0, 4)):
+    uid = user_id_for_json(c, honest)
+    if honest or not c.chance(5):
         user["user_id"] = uid
-    if honest or draw(st.integers(0, 3)):
-        user["user_hash"] = hash_for(uid, draw, honest)
+    if honest or not c.chance(4):
+        user["user_hash"] = hash_for(c, uid, honest)
     for name in ("firstname", "lastname", "email"):
-        if draw(st.booleans()):
-            wrong = not honest and draw(st.integers(0, 9)) == 0
-            user[name] = draw(st.sampled_from([None, 1, []]) if wrong else json_text)
-    if not honest and draw(st.integers(0, 5)) == 0:
-        user[draw(st.sampled_from(["role", "user_hash ", "USER_ID", "extra"]))] = "admin"
+        if c.chance(2):
+            wrong = not honest and c.chance(10)
+            user[name] = c.choice([None, 1, []]) if wrong else c.text(surrogates=True)
+    if not honest and c.chance(6):
+        user[c.choice(["role", "user_hash ", "USER_ID", "extra"])] = "admin"
     return user
-
-
-json_leaf = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(),
-    st.floats(allow_nan=False, allow_infinity=False),
-    json_text,
-)
-json_values = st.recursive(
-    json_leaf,
-    lambda kids: st.one_of(
-        st.lists(kids, max_size=3), st.dictionaries(json_text, kids, max_size=3)
-    ),
-    max_leaves=8,
-)
 
 
 # -- flat encodings ------------------------------------------------------------
@@ -235,39 +340,32 @@ def encode_value(value: str, how: int) -> bytes:
     return quote_plus(value).encode()
 
 
-@st.composite
-def flat_data(
-    draw: st.DrawFn, user: dict[str, str], widget: str | None, *, honest: bool = False
-) -> bytes:
+NOISE_NAMES = ("message", "lang", "x", "", "user")
+SEPARATORS = [b"&"] * 18 + [b";", b"&&", b"&;"]
+
+
+def flat_data(c: Chooser, user: dict[str, str], widget: str | None, honest: bool) -> bytes:
     """A query string or form body with ``user``, the widget ID and noise."""
     fields: list[tuple[str, bytes]] = []
     for name, value in user.items():
-        name_how = draw(st.integers(0, 8))
-        value_how = draw(st.sampled_from([0, 1] if honest else [0, 0, 0, 1, 1, 2, 3]))
-        fields.append((encode_name(name, name_how), encode_value(value, value_how)))
+        how = c.choice([0, 1] if honest else [0, 0, 0, 1, 1, 2, 3])
+        fields.append((encode_name(name, c.integer(0, 8)), encode_value(value, how)))
     if widget is not None:
         fields.append(("widget_id", encode_value(widget, 0)))
-    for _ in range(draw(st.integers(0, 3))):
-        names = (
-            IDENTITY
-            if not honest and draw(st.integers(0, 9)) == 0
-            else ("message", "lang", "x", "", "user")
-        )
-        name = draw(st.sampled_from(names))
-        how = draw(st.sampled_from([0, 1] if honest else [0, 1, 2, 3]))
-        fields.append((quote(name), encode_value(draw(flat_text), how)))
-    fields = draw(st.permutations(fields))
+    for _ in range(c.integer(0, 3)):
+        names = IDENTITY if not honest and c.chance(10) else NOISE_NAMES
+        how = c.choice([0, 1] if honest else [0, 1, 2, 3])
+        fields.append((quote(c.choice(names)), encode_value(flat_text(c), how)))
     out = b""
-    for index, (name, value) in enumerate(fields):
+    for index, (name, value) in enumerate(c.permutation(fields)):
         if index:
-            out += b"&" if honest else draw(st.sampled_from([b"&"] * 18 + [b";", b"&&", b"&;"]))
-        form = 1 if honest else draw(st.integers(0, 12))
-        if form == 0:
+            out += b"&" if honest else c.choice(SEPARATORS)
+        if not honest and c.chance(13):
             out += name.encode()  # no '=' at all
         else:
             out += name.encode() + b"=" + value
-    if not honest and draw(st.integers(0, 10)) == 0:
-        out = draw(st.sampled_from([b"&", b";", b"\xef\xbb\xbf"])) + out
+    if not honest and c.chance(11):
+        out = c.choice([b"&", b";", b"\xef\xbb\xbf"]) + out
     return out
 
 
@@ -292,34 +390,6 @@ FORM_TYPES = [
     "application/x-www-form-urlencoded+json",
 ]
 OTHER_TYPES = ["multipart/form-data; boundary=x", "text/plain", "application/xml", ""]
-
-
-def _chunks(body: bytes, cuts: list[int]) -> list[bytes]:
-    points = sorted({c % (len(body) + 1) for c in cuts})
-    out, last = [], 0
-    for p in points:
-        out.append(body[last:p])
-        last = p
-    out.append(body[last:])
-    return out
-
-
-def _json_body(draw: st.DrawFn, doc: dict[str, object]) -> bytes:
-    style = draw(st.integers(0, 3))
-    if style == 0:
-        text = json.dumps(doc)
-    elif style == 1:
-        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-    elif style == 2:
-        text = json.dumps(doc, indent=1)
-    else:
-        text = " \n" + json.dumps(doc) + "\t"
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(doc).encode("ascii")
-
-
 HOSTILE_BODIES = [
     b'{"user":{"user_id":"1","user_id":"2"}}',
     b'{"a":{"b":1,"b":2}}',
@@ -343,108 +413,140 @@ HOSTILE_BODIES = [
     b"widget_id=w_pro&user_id=1",
     b'{"x&user_id=victim&y":1}',
     '{"user":{"user_id":"é"}}'.encode("utf-16"),
+    '{"user":{"user_id":"é"}}'.encode("utf-16-le"),
 ]
+_WIDGET_CHOICES = ["w_pro"] * 8 + ["w_basic", "w_empty"] * 2 + [*WIDGETS, "bad id", "x" * 129, ""]
+_PLACES = ["header"] * 6 + ["query", "body", "two"] * 2 + ["none", "twice"]
+_USER_PLACES = ["json"] * 4 + ["form"] * 4 + ["query"] * 2 + ["none", "both"]
+_KINDS = ["json"] * 6 + ["form"] * 6 + ["none"] * 3 + ["other", "hostile"]
+_ALL_TYPES = OTHER_TYPES + JSON_TYPES + FORM_TYPES
 
 
-@st.composite
-def requests(draw: st.DrawFn, *, intercepted: bool = True) -> Request:
+def _chunks(body: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({cut % (len(body) + 1) for cut in cuts})
+    out, last = [], 0
+    for point in points:
+        out.append(body[last:point])
+        last = point
+    out.append(body[last:])
+    return out
+
+
+def _json_body(c: Chooser, doc: dict[str, object]) -> bytes:
+    style = c.integer(0, 3)
+    if style == 0:
+        text = json.dumps(doc)
+    elif style == 1:
+        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    elif style == 2:
+        text = json.dumps(doc, indent=1)
+    else:
+        text = " \n" + json.dumps(doc) + "\t"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: only the escaped form is UTF-8
+        return json.dumps(doc).encode("ascii")
+
+
+def build_request(c: Chooser, intercepted: bool = True) -> Request:
     """A chat request: JSON, form or query user data, honest or hostile.
 
     A third of the requests are honest (a signed visitor of a known widget, sent
     the way a browser would, with only the encodings a browser may choose), so
     that verified visitors, the case where a leak would matter, are common.
     """
-    honest = draw(st.integers(0, 2)) == 0
-    widgets = ["w_pro"] * 8 + ["w_basic", "w_empty"] * 2 + [*WIDGETS, "bad id", "x" * 129, ""]
-    widget = draw(st.sampled_from(["w_pro"] if honest else widgets))
+    honest = c.chance(3)
+    widget = "w_pro" if honest else c.choice(_WIDGET_CHOICES)
     sent = Sent(widget_id=None)
     headers: list[tuple[bytes, bytes]] = []
-    places = ["header"] * 6 + ["query", "body", "two"] * 2 + ["none", "twice"]
-    place = draw(st.sampled_from(["header", "query", "body", "two"] if honest else places))
+    place = c.choice(["header", "query", "body", "two"] if honest else _PLACES)
     in_query = place in ("query", "two")
     in_body = place in ("body", "two")
     if place in ("header", "two", "twice"):
         headers.append((b"x-ainisa-widget-id", widget.encode()))
         if place == "twice":
-            other = draw(st.sampled_from([widget, "w_pro", "w_basic"]))
-            headers.append((b"x-ainisa-widget-id", other.encode()))
+            headers.append((b"x-ainisa-widget-id", c.choice([widget, "w_pro", "w_basic"]).encode()))
     if place != "none":
         sent.widget_id = widget
 
-    user_places = ["json"] * 4 + ["form"] * 4 + ["query"] * 2 + ["none", "both"]
-    user_place = draw(st.sampled_from(["json", "form", "query"] if honest else user_places))
-    kinds = ["json"] * 6 + ["form"] * 6 + ["none"] * 3 + ["other", "hostile"]
-    kind = draw(st.sampled_from(["json", "form", "none"] if honest else kinds))
-    if user_place == "json":
-        kind = "json"
-    elif user_place == "form":
-        kind = "form"
+    user_place = c.choice(["json", "form", "query"] if honest else _USER_PLACES)
+    kind = c.choice(["json", "form", "none"] if honest else _KINDS)
+    if user_place in ("json", "form"):
+        kind = user_place
 
-    query_user = draw(flat_users(honest)) if user_place in ("query", "both") else {}
-    query = draw(flat_data(query_user, widget if in_query else None, honest=honest))
-    for value in query_user.values():
-        sent.hashes.append(value)
+    query_user = flat_user(c, honest) if user_place in ("query", "both") else {}
+    query = flat_data(c, query_user, widget if in_query else None, honest)
+    sent.hashes.extend(query_user.values())
 
     body = b""
     content_type: str | None = None
     if kind == "json":
-        doc: dict[str, object] = {"message": draw(json_text)}
-        for key, value in draw(st.dictionaries(json_text, json_values, max_size=3)).items():
-            doc[key] = value
+        doc: dict[str, object] = {"message": c.text(surrogates=True)}
+        for _ in range(c.integer(0, 3)):
+            doc[c.text(surrogates=True)] = c.json_value()
         if user_place in ("json", "both"):
-            user = draw(json_users(honest))
+            user = json_user(c, honest)
             doc["user"] = user
             if isinstance(user, dict) and isinstance(user.get("user_hash"), str):
                 sent.hashes.append(user["user_hash"])
-        if draw(st.integers(0, 6)) == 0:
-            doc[draw(st.sampled_from(IDENTITY))] = draw(json_text)
-        if honest and kind == "json" and user_place != "json":
+        elif honest:
             doc.pop("user", None)
+        if not honest and c.chance(7):
+            doc[c.choice(IDENTITY)] = c.text(surrogates=True)
         if in_body:
             doc["widget_id"] = widget
-        items = list(doc.items())
-        doc = dict(draw(st.permutations(items)))
-        body = _json_body(draw, doc)
-        content_type = draw(
-            st.sampled_from(JSON_TYPES[:4] if honest else JSON_TYPES[:4] * 6 + JSON_TYPES)
-        )
+        body = _json_body(c, dict(c.permutation(list(doc.items()))))
+        content_type = c.choice(JSON_TYPES[:4] if honest else JSON_TYPES[:4] * 6 + JSON_TYPES)
     elif kind == "form":
-        form_user = draw(flat_users(honest)) if user_place in ("form", "both") else {}
+        form_user = flat_user(c, honest) if user_place in ("form", "both") else {}
         sent.hashes.extend(form_user.values())
-        body = draw(flat_data(form_user, widget if in_body else None, honest=honest))
-        content_type = draw(
-            st.sampled_from(FORM_TYPES[:3] if honest else FORM_TYPES[:3] * 6 + FORM_TYPES)
-        )
+        body = flat_data(c, form_user, widget if in_body else None, honest)
+        content_type = c.choice(FORM_TYPES[:3] if honest else FORM_TYPES[:3] * 6 + FORM_TYPES)
     elif kind == "other":
-        body = draw(st.binary(max_size=40))
-        content_type = draw(st.sampled_from(OTHER_TYPES + JSON_TYPES + FORM_TYPES))
+        body = c.binary()
+        content_type = c.choice(_ALL_TYPES)
     elif kind == "hostile":
-        body = draw(st.sampled_from(HOSTILE_BODIES))
-        content_type = draw(st.sampled_from(JSON_TYPES + FORM_TYPES))
-    if content_type is not None and (body or draw(st.booleans())):
+        body = c.choice(HOSTILE_BODIES)
+        content_type = c.choice(JSON_TYPES + FORM_TYPES)
+    if content_type is not None and (body or c.chance(2)):
         headers.append((b"content-type", content_type.encode("latin-1")))
-        if draw(st.integers(0, 30)) == 0:
-            second = draw(st.sampled_from(JSON_TYPES + FORM_TYPES))
-            headers.append((b"content-type", second.encode("latin-1")))
-    if draw(st.booleans()):
+        if not honest and c.chance(31):
+            headers.append((b"content-type", c.choice(JSON_TYPES + FORM_TYPES).encode("latin-1")))
+    if c.chance(2):
         headers.append((b"content-length", str(len(body)).encode()))
-    if draw(st.integers(0, 8)) == 0:
+    if not honest and c.chance(9):
         headers.append((b"X-Ainisa-Widget-Id", b"w_basic"))  # not lower case: not a header
     headers.append((b"user-agent", b"hypothesis"))
-    headers = draw(st.permutations(headers))
+    headers = c.permutation(headers)
 
     if intercepted:
-        method = draw(st.sampled_from(["POST"] * 6 + ["GET", "HEAD", "PUT", "DELETE"]))
-        path = draw(st.sampled_from([PATH, PATH + "/", PATH + "/sub/x"]))
+        method = c.choice(["POST"] * 6 + ["GET", "HEAD", "PUT", "DELETE"])
+        path = c.choice([PATH, PATH + "/", PATH + "/sub/x"])
+    elif c.chance(2):
+        method, path = "OPTIONS", c.choice([PATH, PATH + "/x"])
     else:
-        method, path = draw(
-            st.one_of(
-                st.tuples(st.just("OPTIONS"), st.sampled_from([PATH, PATH + "/x"])),
-                st.tuples(
-                    st.sampled_from(["POST", "GET"]),
-                    st.sampled_from(["/chatter", "/", "/other/chat", "/Chat", "/c"]),
-                ),
-            )
-        )
-    cuts = draw(st.lists(st.integers(0, 1 << 16), max_size=3))
-    return Request(method, path, list(headers), query, body, _chunks(body, cuts), sent)
+        method = c.choice(["POST", "GET"])
+        path = c.choice(["/chatter", "/", "/other/chat", "/Chat", "/c"])
+    cuts = [c.integer(0, 1 << 16) for _ in range(c.integer(0, 3))]
+    return Request(method, path, headers, query, body, _chunks(body, cuts), sent)
+
+
+@st.composite
+def _drawn(draw: st.DrawFn, intercepted: bool) -> Request:
+    return build_request(DrawChooser(draw), intercepted)
+
+
+def requests(*, intercepted: bool = True) -> st.SearchStrategy[Request]:
+    """Shrinkable requests (the CI profile)."""
+    return _drawn(intercepted)
+
+
+def fast_requests(*, intercepted: bool = True) -> st.SearchStrategy[Request]:
+    """Requests from a seeded Random (the long profile): one draw per example."""
+    return st.randoms(use_true_random=True).map(
+        lambda rng: build_request(RandomChooser(rng), intercepted)
+    )
+
+
+def any_requests(*, intercepted: bool = True, fast: bool = False) -> st.SearchStrategy[Any]:
+    return fast_requests(intercepted=intercepted) if fast else requests(intercepted=intercepted)
