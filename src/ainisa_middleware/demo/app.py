@@ -29,9 +29,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "The demo needs FastAPI: install it with 'pip install \"ainisa-middleware[demo]\"'."
     ) from exc
 
-from ..asgi import AinisaMiddleware
-from ..fastapi import get_ainisa_user
-from ..models import AinisaUser, Status
+from ainisa_middleware.asgi import AinisaMiddleware
+from ainisa_middleware.fastapi import get_ainisa_user
+from ainisa_middleware.models import AinisaUser, Status
+
 from .data import BUSINESSES, CAFE, SHOP, USERS, DemoBusiness, DemoUser, business_for_widget
 from .pages import render_site
 from .store import DEFAULT_DB_URL, DemoStore
@@ -101,9 +102,7 @@ def _history_sentence(history: list[dict[str, str]]) -> str:
     return f'I have {len(earlier)} earlier message(s) from you saved; the last was "{earlier[-1]}".'
 
 
-def compose_reply(
-    business: DemoBusiness, user: AinisaUser, history: list[dict[str, str]]
-) -> str:
+def compose_reply(business: DemoBusiness, user: AinisaUser, history: list[dict[str, str]]) -> str:
     """What the demo assistant says, which depends only on what the middleware verified."""
     if user.verified:
         assert user.user_id is not None
@@ -115,9 +114,7 @@ def compose_reply(
                 f"Hi! You are signed in as user {user.user_id}, but {business.name} has no "
                 "account under that id. " + _history_sentence(history)
             )
-        return (
-            f"Hi {customer.firstname}! {_orders_sentence(customer)} {_history_sentence(history)}"
-        )
+        return f"Hi {customer.firstname}! {_orders_sentence(customer)} {_history_sentence(history)}"
     if user.status is Status.IDENTITY_DISABLED:
         return (
             f"Hello! {business.name} is on the {business.plan.title()} plan, which does not "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..cli import CommandError
+from ainisa_middleware.cli import CommandError
 
 __all__ = ["add_demo_command", "run_demo"]
 
@@ -65,6 +65,6 @@ def run_demo(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise CommandError(
             f"the demo needs its extra ({exc}); install it with "
-            "pip install \"ainisa-middleware[demo]\""
+            'pip install "ainisa-middleware[demo]"'
         ) from exc
     return serve(host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode)

@@ -43,7 +43,7 @@ def _account(business: DemoBusiness, user: DemoUser | None, users: list[DemoUser
             f'<p>Logged in as <strong id="who">{html.escape(user.name)}</strong></p>'
             '<form method="post" action="/logout">'
             f'<input type="hidden" name="next" value="{business.path}">'
-            "<button type=\"submit\">Log out</button></form>"
+            '<button type="submit">Log out</button></form>'
         )
     buttons = "".join(
         f'<button type="submit" name="user" value="{html.escape(u.id)}">'

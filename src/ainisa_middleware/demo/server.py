@@ -17,7 +17,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ..cli import CommandError
+from ainisa_middleware.cli import CommandError
+
 from .app import create_app
 from .data import BUSINESSES, USERS
 from .store import DemoStore
@@ -79,8 +80,13 @@ def build_server(
     reset: bool = False,
     mode: str = "strip",
     log_level: str = "info",
+    configure_logging: bool = True,
 ) -> tuple[uvicorn.Server, DemoStore]:
-    """The uvicorn server for the demo, with its store opened (and seeded)."""
+    """The uvicorn server for the demo, with its store opened (and seeded).
+
+    :param configure_logging: install uvicorn's log handlers (and the middleware's
+        log line); off when embedding the server in a process that has its own.
+    """
     try:
         app = create_app(db_url, mode=mode, reset=reset)
     except ArgumentError as exc:
@@ -92,7 +98,7 @@ def build_server(
         host=host,
         port=port,
         log_level=log_level,
-        log_config=log_config(),
+        log_config=log_config() if configure_logging else None,
         access_log=False,
         lifespan="on",
     )

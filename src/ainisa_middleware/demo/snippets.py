@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 
-from ..signing import user_hash
+from ainisa_middleware.signing import user_hash
 
 __all__ = ["user_script", "widget_script"]
 

@@ -18,8 +18,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'."
     ) from exc
 
-from ..models import Business
-from ..resolvers import StaticResolver
+from ainisa_middleware.models import Business
+from ainisa_middleware.resolvers import StaticResolver
+
 from .data import BUSINESSES, DemoBusiness
 
 __all__ = ["DEFAULT_DB_URL", "DemoStore", "sqlite_file"]
@@ -38,6 +39,14 @@ chat_messages = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_demo_chat_messages_owner", "business_id", "user_id", "id"),
+)
+
+#: Interim: the businesses' signing secrets, until the SQL store holds them.
+business_secrets = sa.Table(
+    "demo_business_secrets",
+    _metadata,
+    sa.Column("business_id", sa.String(64), primary_key=True),
+    sa.Column("secret", sa.String(255), nullable=False),
 )
 
 
@@ -81,12 +90,20 @@ class DemoStore:
         )
 
     def _seed(self, business: DemoBusiness) -> None:
-        self._businesses[business.id] = Business(
-            id=business.id,
-            secrets=(secrets.token_urlsafe(32),),
-            identity_enabled=business.plan != "free",
+        query = sa.select(business_secrets.c.secret).where(
+            business_secrets.c.business_id == business.id
         )
-        self.seeded = True
+        with self.engine.begin() as connection:
+            secret = connection.execute(query).scalar()
+            if secret is None:
+                secret = secrets.token_urlsafe(32)
+                connection.execute(
+                    business_secrets.insert().values(business_id=business.id, secret=secret)
+                )
+                self.seeded = True
+        self._businesses[business.id] = Business(
+            id=business.id, secrets=(secret,), identity_enabled=business.plan != "free"
+        )
 
     def signing_secret(self, business: DemoBusiness) -> str:
         """The secret the business's website signs with: the newest active one."""
