@@ -11,8 +11,9 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from ainisa_middleware.snippet import user_script, widget_script
+
 from .data import BUSINESSES, DemoBusiness, DemoUser
-from .snippets import user_script, widget_script
 
 __all__ = ["WIDGET_SRC", "render_site"]
 
@@ -88,7 +89,7 @@ def render_site(
         others = [u.id for u in users if u.id != user.id]
         tamper_value = others[0] if others else "0"
     else:
-        snippet = user_script(None, secret=secret, nonce=nonce)
+        snippet = user_script(None, nonce=nonce)
         visitor = "a guest"
         hash_note = ": every field empty, so the visitor is anonymous."
         tamper_value = users[0].id if users else "1"
