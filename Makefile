@@ -19,11 +19,12 @@ DEMO_ARGS ?=
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help demo test lint typecheck pytest browser clean
+.PHONY: help demo test lint typecheck pytest browser clean bench
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
 	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
+	@echo "make bench  the benchmark (under 10 minutes); tables in docs/performance.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,21 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/ainisa-middleware demo --db $(DEMO_DB) $(DEMO_ARGS)
+
+# The benchmark: in-process drivers, uvicorn under wrk, resolver costs (docs/performance.md).
+BENCH_HOSTS ?= asgi
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; } \
+		|| echo "wrk could not be installed: the network runs will be skipped"; }
+	$(BIN)/python -m bench --hosts $(BENCH_HOSTS) --docs docs/performance.md
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache
