@@ -21,6 +21,7 @@ from ainisa_middleware.request import (
     parse_json_object,
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
+from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, match_secret, user_hash
 
 DOCUMENTS: list[Any] = [
     {},
@@ -101,3 +102,49 @@ def test_strict_parse_agrees_with_json_loads_and_the_same_hooks(body: bytes) -> 
     else:
         with pytest.raises(RequestError):
             parse_json_object(body)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_GOOD = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        _GOOD,
+        _GOOD.upper(),
+        "aB" * 32,
+        _GOOD[:-1],
+        _GOOD + "0",
+        " " + _GOOD[1:],
+        _GOOD[:30] + "  " + _GOOD[32:],
+        _GOOD[:62] + "\t\n",
+        "0x" + _GOOD[2:],
+        "g" + _GOOD[1:],
+        "٠" + _GOOD[1:],  # an Arabic-Indic zero: a digit, but not a hex digit
+        "０" + _GOOD[1:],  # a fullwidth zero
+        "é" * 64,
+        "",
+        None,
+        64,
+        _GOOD.encode(),
+    ],
+)
+def test_hash_format_check_agrees_with_the_plain_definition(candidate: object) -> None:
+    plain = (
+        isinstance(candidate, str)
+        and len(candidate) == HASH_LENGTH
+        and _HEX_DIGITS.issuperset(candidate)
+    )
+    raw = _hash_bytes(candidate)
+    assert (raw is not None) == plain
+    if plain:
+        assert isinstance(candidate, str) and raw == bytes.fromhex(candidate.lower())
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper], ids=["lower", "upper"])
+def test_match_secret_accepts_either_case_and_rejects_one_changed_digit(case: Any) -> None:
+    digest = user_hash("s3cret", "42")
+    assert match_secret(("other", "s3cret"), "42", case(digest)) == 1
+    changed = digest[:-1] + ("1" if digest[-1] == "0" else "0")
+    assert match_secret(("other", "s3cret"), "42", case(changed)) is None
