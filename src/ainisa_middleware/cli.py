@@ -83,9 +83,17 @@ def _add_hash(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_hash)
 
 
+def _add_store(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # stores.cli imports SQLAlchemy only when one of its commands runs.
+    from .stores.cli import add_commands
+
+    add_commands(commands)
+
+
 #: Each adds one subcommand. Commands whose module needs an extra import it lazily.
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_hash,
+    _add_store,
 ]
 
 

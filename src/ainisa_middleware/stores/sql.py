@@ -266,8 +266,7 @@ class _Cipher:
 
     def reseal(self, stored: str, secret_id: int) -> str | None:
         """The value sealed under the first master key, or ``None`` when it already is."""
-        if self._first is None:
-            raise StoreError(f"{MASTER_KEY_ENV} is not set: there is no key to encrypt with")
+        assert self._first is not None  # reencrypt() checked
         plain = self.open(stored, secret_id)  # raises when no key given opens it
         if stored.startswith(_FERNET):
             try:
@@ -804,6 +803,8 @@ class SQLStore:
         Run it after putting a new key first in ``AINISA_MASTER_KEY`` (old keys
         after it), or after setting a master key on a store that had none.
         """
+        if not self._cipher.encrypting:
+            raise StoreError(f"{MASTER_KEY_ENV} is not set: there is no key to encrypt with")
         s = self.tables.secrets
         changed = 0
         with self._writing() as conn:
