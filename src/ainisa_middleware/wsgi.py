@@ -234,6 +234,9 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     declared = get_content_length(environ)
     if declared is not None and declared > limit:
         raise RequestError("body_too_large")
+    if environ.get("webob.is_body_seekable"):
+        # WebOb parsed the body above us and left its seekable copy at the end.
+        environ["wsgi.input"].seek(0)
     chunks: list[bytes] = []
     size = 0
     try:

@@ -51,11 +51,11 @@ _EXAMPLE: Final = 'AINISA = {"RESOLVER": "myproject.ainisa.resolver", "PATHS": [
 
 # One check id per setting, so SILENCED_SYSTEM_CHECKS can name exactly one problem.
 _IDS: Final = {
-    "resolver": "ainisa.E003",
-    "paths": "ainisa.E005",
-    "mode": "ainisa.E006",
-    "max_body_size": "ainisa.E007",
-    "resolver_timeout": "ainisa.E008",
+    "resolver": "ainisa.E004",
+    "paths": "ainisa.E006",
+    "mode": "ainisa.E007",
+    "max_body_size": "ainisa.E008",
+    "resolver_timeout": "ainisa.E009",
 }
 
 
@@ -82,7 +82,7 @@ def _settings_dict(value: object) -> tuple[Mapping[str, Any] | None, list[Proble
             Problem(
                 f"settings.AINISA must be a dict, not {type(value).__name__}.",
                 f"Write it as a dict, e.g. {_EXAMPLE}",
-                "ainisa.E001",
+                "ainisa.E002",
             )
         ]
     unknown = sorted(str(key) for key in value if key not in KEYS.values() and key not in _APP_KEYS)
@@ -92,7 +92,7 @@ def _settings_dict(value: object) -> tuple[Mapping[str, Any] | None, list[Proble
             Problem(
                 f"settings.AINISA has unknown keys: {', '.join(unknown)}.",
                 f"The keys are {allowed} (upper case); check the spelling.",
-                "ainisa.E002",
+                "ainisa.E003",
             )
         ]
     return value, []
@@ -104,27 +104,18 @@ def _load_resolver(value: object) -> tuple[object, list[Problem]]:
         return value, []
     try:
         found = import_string(value)
-    except ImportError as exc:
+        if isinstance(found, type):
+            found = found()
+    except Exception as exc:  # ImportError, or a class that needs arguments
         return None, [
             Problem(
-                f"AINISA['RESOLVER'] = {value!r} cannot be imported: {exc}.",
-                "Give the dotted path of a resolver object or class, e.g. "
-                "'ainisa_middleware.django.ModelResolver', or the object itself.",
-                "ainisa.E004",
+                f"AINISA['RESOLVER'] = {value!r} cannot be imported and built: "
+                f"{type(exc).__name__}: {exc}.",
+                "Give the dotted path of a resolver object, or of a class that needs no "
+                "arguments such as 'ainisa_middleware.django.ModelResolver'.",
+                "ainisa.E005",
             )
         ]
-    if isinstance(found, type):
-        try:
-            found = found()
-        except Exception as exc:
-            return None, [
-                Problem(
-                    f"AINISA['RESOLVER'] = {value!r} is a class that cannot be built without "
-                    f"arguments ({type(exc).__name__}: {exc}).",
-                    "Point RESOLVER at a ready resolver object instead of its class.",
-                    "ainisa.E004",
-                )
-            ]
     return found, []
 
 
@@ -177,7 +168,7 @@ def _grace_problems(value: object) -> list[Problem]:
             f"AINISA['ROTATION_GRACE'] must be a timedelta or a number of seconds >= 0, "
             f"not {value!r}.",
             "Write e.g. datetime.timedelta(days=7), the default.",
-            "ainisa.E009",
+            "ainisa.E010",
         )
     ]
 
