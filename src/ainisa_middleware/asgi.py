@@ -5,9 +5,9 @@ Install the extra, ``pip install "ainisa-middleware[starlette]"``, then::
     app.add_middleware(AinisaMiddleware, resolver=resolver, paths=["/chat"])
 
 or wrap any ASGI app: ``app = AinisaMiddleware(app, resolver=resolver, paths=["/chat"])``.
-Add it after ``CORSMiddleware`` in Starlette (``add_middleware`` puts the last one
-added outermost, so CORS must be added last) so that error answers carry CORS
-headers and preflights never reach it.
+With Starlette's ``CORSMiddleware``, call ``add_middleware`` for this one first and
+for CORS after it: the last one added is the outermost, so preflights never reach
+this middleware and its error answers still carry CORS headers.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class AinisaMiddleware:
                 body=body,
             )
         except RequestError as error:
-            verifier.log_error(error.code)
+            verifier.log_error(error.code, error.widget_id)
             await send_error(send, error.code)
             return
 
@@ -224,12 +224,12 @@ def _callable_attr(obj: object, name: str) -> Any:
 
 
 def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None, int | None]:
-    content_type: str | None = None
+    content_types: list[str] = []
     widget: list[str] = []
     declared: int | None = None
     for name, value in headers:
         if name == b"content-type":
-            content_type = value.decode("latin-1")
+            content_types.append(value.decode("latin-1"))
         elif name == _WIDGET_HEADER:
             widget.append(value.decode("latin-1"))
         elif name == b"content-length":
@@ -237,9 +237,14 @@ def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | 
                 declared = int(value)
             except ValueError:
                 declared = None
-    # Repeated headers join with ", " as WSGI servers and Django do, which no valid
-    # widget ID contains: the same answer on every host.
-    return content_type, ", ".join(widget) if widget else None, declared
+    # Repeated headers join with ", " as WSGI servers do. No valid widget ID
+    # contains that, and no media type we inspect does either: a request whose
+    # frameworks could disagree on its content type is refused (415), not guessed.
+    return (
+        ", ".join(content_types) if content_types else None,
+        ", ".join(widget) if widget else None,
+        declared,
+    )
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

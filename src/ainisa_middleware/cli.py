@@ -83,9 +83,78 @@ def _add_hash(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser.set_defaults(func=_hash)
 
 
+def _snippet(args: argparse.Namespace) -> int:
+    from .snippet import user_script, widget_script
+
+    # A guest (no --user-id) or a visitor without consent carries no hash, so
+    # no secret is read: the command then works with nothing configured.
+    needs_secret = args.user_id not in (None, "") and args.consent
+    try:
+        parts = [
+            user_script(
+                args.user_id,
+                secret=read_secret(args) if needs_secret else None,
+                firstname=args.firstname,
+                lastname=args.lastname,
+                email=args.email,
+                nonce=args.nonce,
+                consent=args.consent,
+                guest=args.guest,
+            )
+        ]
+        if args.widget:
+            parts.append(widget_script(args.widget_src, widget_id=args.widget_id, nonce=args.nonce))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print("\n".join(part for part in parts if part))
+    return 0
+
+
+def _add_snippet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .snippet import DEFAULT_WIDGET_SRC, GUEST_SHAPES
+
+    parser = commands.add_parser(
+        "snippet",
+        help="print the window.ainisaUser script and the widget tag for one visitor",
+        description="Print the HTML a page puts before </body>: window.ainisaUser with the "
+        "user_hash computed from the secret, then the widget script. Without --user-id it "
+        "prints the guest snippet and reads no secret.",
+    )
+    add_secret_options(parser)
+    parser.add_argument("--user-id", metavar="ID", help="the user's id (omit for a guest)")
+    parser.add_argument("--firstname", help="optional; not covered by the hash")
+    parser.add_argument("--lastname", help="optional; not covered by the hash")
+    parser.add_argument("--email", help="optional; not covered by the hash")
+    parser.add_argument("--nonce", help="the page's Content-Security-Policy nonce")
+    parser.add_argument(
+        "--no-consent",
+        dest="consent",
+        action="store_false",
+        help="the visitor has not consented: print the guest snippet, no personal data",
+    )
+    parser.add_argument(
+        "--guest",
+        choices=GUEST_SHAPES,
+        default="empty",
+        help="guest shape: the guide's object of empty strings (default) or no script",
+    )
+    parser.add_argument(
+        "--widget-src", default=DEFAULT_WIDGET_SRC, metavar="URL", help="the widget script URL"
+    )
+    parser.add_argument("--widget-id", metavar="ID", help="written as data-widget-id")
+    parser.add_argument(
+        "--no-widget",
+        dest="widget",
+        action="store_false",
+        help="print only the window.ainisaUser script",
+    )
+    parser.set_defaults(func=_snippet)
+
+
 #: Each adds one subcommand. Commands whose module needs an extra import it lazily.
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_hash,
+    _add_snippet,
 ]
 
 

@@ -307,7 +307,7 @@ def parse_request(
     widget_id = _widget_id(widget_header, query, body_widget_ids)
 
     if query.repeated or (form is not None and form.repeated):
-        raise RequestError("malformed_request")
+        raise RequestError("malformed_request", widget_id)
     sources: list[Source] = []
     if json_body is not None and _json_carries_user_data(json_body.get(_JSON_USER_KEY, "")):
         sources.append(Source.JSON)
@@ -316,7 +316,7 @@ def parse_request(
     if query.carries_user_data:
         sources.append(Source.QUERY)
     if len(sources) > 1:
-        raise RequestError("conflicting_user_data")
+        raise RequestError("conflicting_user_data", widget_id)
     return ParsedRequest(
         widget_id=widget_id,
         kind=kind,

@@ -1,0 +1,626 @@
+"""The ASGI adapter: the shared table through Starlette's TestClient, then a raw driver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocket
+
+from ainisa_middleware import Business, CachedResolver, ConfigurationError, StaticResolver
+from ainisa_middleware._types import Message, Receive, Scope, Send
+from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
+
+from .cases import BUSINESSES, GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from .conftest import AsyncOnlyResolver, CountingResolver, FailingResolver, SlowResolver
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def echo(request: Request) -> Response:
+    body = await request.body()
+    user = getattr(request.state, STATE_KEY, None)
+    return JSONResponse(
+        echo_payload(
+            body,
+            request.scope["query_string"].decode("latin-1"),
+            user,
+            request.headers.get("content-length"),
+        )
+    )
+
+
+def make_app(resolver: object = RESOLVER, **options: Any) -> Starlette:
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=METHODS)])
+    app.add_middleware(AinisaMiddleware, resolver=resolver, paths=PATHS, **options)
+    return app
+
+
+CLIENTS = {mode: TestClient(make_app(mode=mode)) for mode in ("strip", "enforce")}
+
+
+def send(client: TestClient, case: Case) -> Any:
+    headers = dict(case.headers)
+    if case.content_type is not None:
+        headers["Content-Type"] = case.content_type
+    url = case.path + ("?" + case.query if case.query else "")
+    return client.request(case.method, url, content=case.body, headers=headers)
+
+
+@pytest.mark.parametrize("case", ROWS)
+def test_contract_table(case: Case) -> None:
+    response = send(CLIENTS[case.mode], case)
+    assert response.headers["content-type"] == "application/json"
+    check(case, response.status_code, response.json())
+
+
+@pytest.mark.parametrize("resolver_kind", ["sync", "async", "cached-sync", "cached-async"])
+def test_every_resolver_kind_gives_the_same_answers(resolver_kind: str) -> None:
+    resolver: object = {
+        "sync": CountingResolver(),
+        "async": AsyncOnlyResolver(),
+        "cached-sync": CachedResolver(CountingResolver()),
+        "cached-async": CachedResolver(AsyncOnlyResolver()),
+    }[resolver_kind]
+    client = TestClient(make_app(resolver))
+    for row in ROWS[:30]:
+        case = row.values[0]
+        if case.mode == "strip":
+            check(case, *_status_json(send(client, case)))
+
+
+def _status_json(response: Any) -> tuple[int, Any]:
+    return response.status_code, response.json()
+
+
+# --- the resolver: consulted once, off the loop, never failing open ----------------------
+
+
+def test_sync_resolver_runs_in_a_worker_thread_once_per_request() -> None:
+    resolver = CountingResolver()
+    client = TestClient(make_app(resolver))
+    main = threading.get_ident()
+    response = client.post("/chat", json={"widget_id": "w_pro"})
+    assert response.status_code == 200
+    assert resolver.calls == ["w_pro"]
+    assert main not in resolver.threads
+
+
+def test_cache_hit_is_answered_on_the_event_loop() -> None:
+    inner = CountingResolver()
+    cached = CachedResolver(inner)
+    seen: list[int] = []
+    app = make_app(cached)
+
+    async def probe(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(threading.get_ident())
+        await app(scope, receive, send)
+
+    client = TestClient(probe)
+    for _ in range(3):
+        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
+    assert inner.calls == ["w_pro"]  # the next two were cache hits
+    assert len(inner.threads) == 1
+    assert seen and inner.threads.isdisjoint(seen)
+
+
+def test_unknown_widget_is_cached_as_a_miss() -> None:
+    inner = CountingResolver()
+    client = TestClient(make_app(CachedResolver(inner)))
+    for _ in range(3):
+        assert client.post("/chat", json={"widget_id": "w_nope"}).status_code == 404
+    assert inner.calls == ["w_nope"]
+
+
+@pytest.mark.parametrize(
+    "exc", [ConnectionError("down"), TimeoutError(), RuntimeError("boom"), ValueError("x")]
+)
+def test_resolver_failure_is_503_never_a_pass(exc: Exception, caplog: Any) -> None:
+    resolver = FailingResolver(exc)
+    client = TestClient(make_app(resolver))
+    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
+        response = client.post("/chat", json={"widget_id": "w_pro", "user": {"user_id": "42"}})
+    assert response.status_code == 503
+    assert response.json()["error"] == "resolver_unavailable"
+    assert resolver.calls == 1
+    assert "resolver_unavailable" in caplog.text
+
+
+def test_resolver_failure_is_not_cached() -> None:
+    resolver = FailingResolver()
+    client = TestClient(make_app(CachedResolver(resolver)))
+    for _ in range(2):
+        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
+    assert resolver.calls == 2
+
+
+def test_resolver_returning_the_wrong_type_is_503() -> None:
+    class Wrong:
+        def resolve(self, widget_id: str) -> Any:
+            return {"id": "shop", "secrets": ["s"]}
+
+    response = TestClient(make_app(Wrong())).post("/chat", json={"widget_id": "w_pro"})
+    assert response.status_code == 503
+
+
+def test_slow_sync_resolver_times_out_with_503(slow_resolver: SlowResolver) -> None:
+    client = TestClient(make_app(slow_resolver, resolver_timeout=0.2))
+    response = client.post("/chat", json={"widget_id": "w_pro"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "resolver_unavailable"
+
+
+def test_slow_async_resolver_times_out_with_503() -> None:
+    client = TestClient(make_app(AsyncOnlyResolver(delay=5), resolver_timeout=0.1))
+    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
+
+
+def test_resolver_timeout_none_waits() -> None:
+    client = TestClient(make_app(AsyncOnlyResolver(delay=0.2), resolver_timeout=None))
+    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
+
+
+def test_resolver_is_not_consulted_for_requests_rejected_earlier() -> None:
+    resolver = CountingResolver()
+    client = TestClient(make_app(resolver))
+    client.post("/chat", content=b"[", headers={"content-type": "application/json"})
+    client.post("/chat?widget_id=w_pro&user_id=1&user_id=2")
+    client.options("/chat?widget_id=w_pro")
+    client.post("/elsewhere?widget_id=w_pro")
+    assert resolver.calls == []
+
+
+# --- what the app receives ---------------------------------------------------------------
+
+
+def test_state_holds_the_user_and_keeps_existing_state() -> None:
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.update(scope["state"])
+        await JSONResponse({})(scope, receive, send)
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"] = {"db": "pool", "_ls_connection_state": {"body": b"stale"}}
+        scope["_body"] = b"stale body"
+        await middleware(scope, receive, send)
+
+    middleware = AinisaMiddleware(inner, resolver=RESOLVER, paths=PATHS)
+    TestClient(outer).post("/chat", json={"widget_id": "w_pro"})
+    assert seen["db"] == "pool"
+    assert seen[STATE_KEY].status == "anonymous"
+    assert "_ls_connection_state" not in seen
+
+
+def test_cached_parse_keys_in_the_scope_are_dropped() -> None:
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.update(scope)
+        await JSONResponse({})(scope, receive, send)
+
+    middleware = AinisaMiddleware(inner, resolver=RESOLVER, paths=PATHS)
+
+    async def outer(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["_json"] = {"user": {"user_id": "evil"}}
+        scope["_body"] = b"stale"
+        await middleware(scope, receive, send)
+
+    TestClient(outer).post("/chat", json={"widget_id": "w_pro"})
+    assert "_json" not in seen and "_body" not in seen
+
+
+def test_content_length_is_corrected_and_transfer_encoding_dropped() -> None:
+    messages = _drive(
+        [
+            {
+                "type": "http.request",
+                "body": json.dumps({"widget_id": "w_pro", "user_hash": GOOD}).encode(),
+            }
+        ],
+        headers=[(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+    )
+    scope = messages.app_scope
+    assert scope is not None
+    headers = dict(scope["headers"])
+    assert b"transfer-encoding" not in headers
+    assert (
+        int(headers[b"content-length"]) == len(messages.app_body) == len(b'{"widget_id":"w_pro"}')
+    )
+
+
+def test_untouched_body_is_replayed_as_is_with_original_headers() -> None:
+    body = b"widget_id=w_pro&msg=hello+world"
+    messages = _drive(
+        [{"type": "http.request", "body": body}],
+        headers=[(b"content-type", b"application/x-www-form-urlencoded")],
+    )
+    assert messages.app_body == body
+    assert messages.app_scope is not None
+    assert (b"content-type", b"application/x-www-form-urlencoded") in messages.app_scope["headers"]
+
+
+def test_require_verified_user_error_raised_by_the_app_becomes_contract_json() -> None:
+    from ainisa_middleware.asgi import AinisaIdentityError
+
+    async def refuse(request: Request) -> Response:
+        raise AinisaIdentityError()
+
+    app = Starlette(routes=[Route("/chat", refuse, methods=["POST"]), Route("/x", refuse)])
+    app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=PATHS)
+    client = TestClient(app)
+    for response in (client.post("/chat", json={"widget_id": "w_pro"}), client.get("/x")):
+        assert response.status_code == 401
+        assert response.json()["error"] == "identity_required"
+
+
+# --- a raw ASGI driver: chunks, lying lengths, disconnects, other scopes -----------------
+
+
+class Driven:
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.app_scope: Scope | None = None
+        self.app_body = b""
+        self.app_messages: list[Message] = []
+
+    @property
+    def status(self) -> int:
+        return int(self.sent[0]["status"])
+
+    @property
+    def response_json(self) -> Any:
+        return json.loads(b"".join(m.get("body", b"") for m in self.sent[1:]))
+
+
+def _drive(
+    incoming: list[Message],
+    *,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    path: str = "/chat",
+    method: str = "POST",
+    query: bytes = b"",
+    resolver: object = RESOLVER,
+    app_reads_twice: bool = False,
+    **options: Any,
+) -> Driven:
+    result = Driven()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        result.app_scope = scope
+        while True:
+            message = await receive()
+            result.app_messages.append(message)
+            result.app_body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if app_reads_twice:
+            result.app_messages.append(await receive())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = AinisaMiddleware(app, resolver=resolver, paths=PATHS, **options)
+    queue = list(incoming)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        await asyncio.sleep(0)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        result.sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": headers if headers is not None else [(b"content-type", b"application/json")],
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    asyncio.run(middleware(scope, receive, send))
+    return result
+
+
+def _chunks(body: bytes, size: int) -> list[Message]:
+    pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+    return [
+        {"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def test_body_in_many_small_chunks_is_reassembled() -> None:
+    body = json.dumps(
+        {"widget_id": "w_pro", "user": {"user_id": "42", "user_hash": GOOD}, "m": "é" * 50}
+    ).encode()
+    driven = _drive(_chunks(body, 3))
+    assert driven.status == 204
+    assert json.loads(driven.app_body) == {
+        "widget_id": "w_pro",
+        "user": {"user_id": "42"},
+        "m": "é" * 50,
+    }
+    assert driven.app_scope is not None
+    assert driven.app_scope["state"][STATE_KEY].verified
+
+
+def test_rewritten_body_is_replayed_as_one_message() -> None:
+    body = json.dumps({"widget_id": "w_pro", "user_hash": GOOD}).encode()
+    driven = _drive(_chunks(body, 5))
+    assert driven.app_messages[0] == {
+        "type": "http.request",
+        "body": b'{"widget_id":"w_pro"}',
+        "more_body": False,
+    }
+
+
+def test_later_receive_calls_reach_the_server_so_disconnect_is_heard() -> None:
+    driven = _drive(_chunks(b'{"widget_id": "w_pro"}', 100), app_reads_twice=True)
+    assert driven.app_messages[-1] == {"type": "http.disconnect"}
+
+
+@pytest.mark.parametrize("declared", [None, b"10", b"5", b"not-a-number"])
+def test_oversize_chunked_body_is_413_whatever_content_length_says(declared: bytes | None) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if declared is not None:
+        headers.append((b"content-length", declared))
+    calls = 0
+
+    def counting_chunks() -> list[Message]:
+        return _chunks(b"x" * 200, 10)
+
+    driven = _drive(counting_chunks(), headers=headers, max_body_size=64)
+    calls += 1
+    assert driven.status == 413
+    assert driven.app_scope is None
+    assert driven.response_json["error"] == "body_too_large"
+
+
+def test_reading_stops_at_the_limit() -> None:
+    pulled: list[int] = []
+    incoming = _chunks(b"x" * 1000, 10)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
+        raise AssertionError("the app must not be called")
+
+    middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS, max_body_size=50)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        pulled.append(1)
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/chat", "query_string": b"", "headers": []}
+    asyncio.run(middleware(scope, receive, send))
+    assert sent[0]["status"] == 413
+    assert len(pulled) == 6  # 60 bytes read, one chunk past the 50-byte limit
+
+
+def test_declared_oversize_content_length_is_413_before_reading() -> None:
+    driven = _drive(
+        [],
+        headers=[(b"content-type", b"application/json"), (b"content-length", b"100000")],
+        max_body_size=1000,
+    )
+    assert driven.status == 413
+
+
+def test_client_disconnect_mid_body_never_calls_the_app() -> None:
+    driven = _drive(
+        [
+            {"type": "http.request", "body": b'{"widget', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    assert driven.app_scope is None
+    assert driven.sent == []
+
+
+def test_lifespan_scope_passes_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=["/"])
+
+    async def nothing() -> Message:  # pragma: no cover - never called
+        return {}
+
+    async def drop(message: Message) -> None:  # pragma: no cover - never called
+        pass
+
+    asyncio.run(middleware({"type": "lifespan"}, nothing, drop))
+    assert seen == ["lifespan"]
+
+
+def test_lifespan_through_starlette_test_client() -> None:
+    started: list[bool] = []
+
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> Any:
+        started.append(True)
+        yield
+
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=METHODS)], lifespan=lifespan)
+    app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/"])
+    with TestClient(app) as client:
+        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
+    assert started == [True]
+
+
+def test_websocket_scope_passes_through() -> None:
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    app = Starlette(routes=[WebSocketRoute("/chat/ws", ws)])
+    app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/chat"])
+    with TestClient(app).websocket_connect("/chat/ws") as connection:
+        assert connection.receive_text() == "hello"
+
+
+def test_repeated_widget_id_headers_are_malformed() -> None:
+    driven = _drive(
+        [{"type": "http.request", "body": b""}],
+        headers=[(b"x-ainisa-widget-id", b"w_pro"), (b"x-ainisa-widget-id", b"w_pro")],
+    )
+    assert driven.status == 400
+    assert driven.response_json["error"] == "malformed_widget_id"
+
+
+def test_repeated_content_type_headers_are_refused() -> None:
+    # Starlette reads the first header, others the last: never guess which one the app uses.
+    body = b'{"widget_id": "w_pro", "msg": "x&user_id=evil"}'
+    driven = _drive(
+        [{"type": "http.request", "body": body}],
+        headers=[
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-type", b"application/json"),
+        ],
+    )
+    assert driven.status == 415
+    assert driven.app_scope is None
+
+
+# --- logging -----------------------------------------------------------------------------
+
+
+def test_one_log_record_per_request_without_secrets(caplog: Any) -> None:
+    client = CLIENTS["strip"]
+    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
+        client.post(
+            "/chat",
+            json={
+                "widget_id": "w_pro",
+                "user": {"user_id": "42", "user_hash": GOOD, "email": "ada@example.com"},
+            },
+        )
+    records = [r for r in caplog.records if r.name == "ainisa_middleware"]
+    assert len(records) == 1
+    record = records[0]
+    assert record.ainisa_status == "verified"  # type: ignore[attr-defined]
+    assert record.ainisa_secret == "sec_new"  # type: ignore[attr-defined]
+    assert record.ainisa_business_id == "shop"  # type: ignore[attr-defined]
+    text = caplog.text + repr(record.__dict__)
+    for secret in BUSINESSES["w_pro"].secrets:
+        assert secret not in text
+    assert GOOD not in text
+    assert "ada@example.com" not in text
+
+
+def test_log_names_the_previous_secret_during_rotation(caplog: Any) -> None:
+    from .cases import OLD
+
+    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
+        CLIENTS["strip"].post(
+            "/chat", json={"widget_id": "w_pro", "user": {"user_id": "42", "user_hash": OLD}}
+        )
+    assert [r.ainisa_secret for r in caplog.records] == ["sec_old"]  # type: ignore[attr-defined]
+
+
+def test_log_names_secret_position_without_ids(caplog: Any) -> None:
+    from ainisa_middleware import user_hash
+
+    business = Business(id="b", secrets=("one", "two"))
+    client = TestClient(make_app(StaticResolver({"w": business})))
+    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
+        client.post(
+            "/chat",
+            json={"widget_id": "w", "user": {"user_id": "9", "user_hash": user_hash("two", "9")}},
+        )
+    assert [r.ainisa_secret for r in caplog.records] == ["1"]  # type: ignore[attr-defined]
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+async def _noop(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
+    pass
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"resolver": None, "paths": ["/chat"]}, "resolver is required"),
+        ({"resolver": object(), "paths": ["/chat"]}, "resolve(widget_id)"),
+        ({"resolver": RESOLVER, "paths": "/chat"}, "list of path prefixes"),
+        ({"resolver": RESOLVER, "paths": []}, "paths is empty"),
+        ({"resolver": RESOLVER, "paths": ["chat"]}, "starting with '/'"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "mode": "strict"}, "'strip' or 'enforce'"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "max_body_size": 0}, "max_body_size"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "max_body_size": True}, "max_body_size"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": 0}, "resolver_timeout"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": "5"}, "resolver_timeout"),
+    ],
+)
+def test_bad_configuration_fails_at_construction(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=None) as info:
+        AinisaMiddleware(_noop, **options)
+    assert message in str(info.value)
+
+
+def test_every_configuration_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AinisaMiddleware(_noop, resolver=None, paths="/chat", mode="x", max_body_size=-1)  # type: ignore[arg-type]
+    text = str(info.value)
+    for word in ("resolver", "paths", "mode", "max_body_size"):
+        assert word in text
+
+
+def test_configuration_error_is_a_value_error() -> None:
+    assert issubclass(ConfigurationError, ValueError)
+
+
+def test_options_are_attributes_not_closures() -> None:
+    middleware = AinisaMiddleware(_noop, resolver=RESOLVER, paths=["/chat/"], mode="enforce")
+    assert middleware.config.paths == ("/chat",)
+    assert middleware.config.mode == "enforce"
+    assert middleware.app is _noop
+
+
+def test_root_prefix_intercepts_everything() -> None:
+    client = TestClient(make_app(paths_override=None) if False else _root_app())
+    response = client.post("/anything", json={"widget_id": "w_pro"})
+    assert response.json()["user"]["status"] == "anonymous"
+
+
+def _root_app() -> Callable[..., Any]:
+    app = Starlette(routes=[Route("/{path:path}", echo, methods=METHODS)])
+    app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/"])
+    return app
+
+
+def test_errors_found_after_the_widget_id_log_it(caplog: Any) -> None:
+    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
+        CLIENTS["strip"].post("/chat?widget_id=w_pro&user_id=1&user_id=2")
+        CLIENTS["strip"].post(
+            "/chat?user_id=1", json={"widget_id": "w_pro", "user": {"email": "a"}}
+        )
+    assert [(r.ainisa_widget_id, r.ainisa_outcome) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("w_pro", "malformed_request"),
+        ("w_pro", "conflicting_user_data"),
+    ]

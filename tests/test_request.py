@@ -1,0 +1,190 @@
+"""Sans-IO parsing: flat data, strict JSON, media types, precedence."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+import pytest
+
+from ainisa_middleware.errors import RequestError
+from ainisa_middleware.request import (
+    BodyKind,
+    Source,
+    body_kind,
+    parse_flat,
+    parse_json_object,
+    parse_request,
+)
+
+
+def codes(**kwargs: object) -> str:
+    defaults: dict[str, object] = {
+        "content_type": None,
+        "widget_header": None,
+        "query_string": b"",
+        "body": b"",
+        "max_body_size": 1000,
+    }
+    defaults.update(kwargs)
+    try:
+        parse_request(**defaults)  # type: ignore[arg-type]
+    except RequestError as error:
+        return error.code
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a=1&b=2", b"a=1&&b=", b"x=%41%42&y=a+b", b"k", b"=v", b"a=%FF", b"a=1;b=2", b"a=b=c"],
+)
+def test_flat_names_and_values_agree_with_parse_qsl(data: bytes) -> None:
+    parsed = parse_flat(data)
+    ours = [(f.name, f.value) for f in parsed.fields]
+    theirs = []
+    for piece in data.replace(b";", b"&").split(b"&"):
+        if piece:
+            theirs += parse_qsl(piece.decode("latin-1"), keep_blank_values=True, encoding="utf-8")
+    # parse_qsl on latin-1 text decodes %XX as UTF-8, as we do
+    assert ours == theirs
+
+
+def test_flat_tracks_identity_and_repeats() -> None:
+    parsed = parse_flat(b"user_id=1&email=&user%5Fid=2&widget_id=w&widget_id=w")
+    assert parsed.identity == {"user_id": "2", "email": ""}
+    assert parsed.repeated == {"user_id", "widget_id"}
+    assert parsed.widget_ids == ["w", "w"]
+    assert parsed.carries_user_data
+
+
+def test_flat_empty_values_carry_no_user_data() -> None:
+    parsed = parse_flat(b"user_id=&user_hash=")
+    assert parsed.has_identity_fields and not parsed.carries_user_data
+
+
+def test_strict_json_accepts_a_plain_object() -> None:
+    assert parse_json_object(b' {"a": [1, 2.5, null, true, "\\u00e9"]} ') == {
+        "a": [1, 2.5, None, True, "é"]
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b'{"a": 1, "a": 1}',
+        b'{"a": {"b": [{"c": 1, "c": 2}]}}',
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": -1e400}',
+        b'{"a": ' + b"1" * 4301 + b"}",
+        b'{"a": "\xff"}',
+        b'\xef\xbb\xbf{"a": 1}',
+        b'{"a": "line\nbreak"}',
+        b"{'a': 1}",
+        b'{"a": 1,}',
+        b'{"a": 01}',
+        b'{"a": 1} x',
+        b'{"a": "\xed\xa0\x80"}',
+    ],
+)
+def test_strict_json_rejects(body: bytes) -> None:
+    with pytest.raises(RequestError) as info:
+        parse_json_object(body)
+    assert info.value.code == "malformed_body"
+
+
+def test_json_depth_limit_counts_the_top_level_object_as_one() -> None:
+    def nested(depth: int) -> bytes:
+        return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+    assert parse_json_object(nested(32))
+    with pytest.raises(RequestError):
+        parse_json_object(nested(33))
+
+
+def test_json_brackets_inside_strings_do_not_count_as_depth() -> None:
+    body = json.dumps({"a": "[" * 100 + "{" * 100}).encode()
+    assert parse_json_object(body) == {"a": "[" * 100 + "{" * 100}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "kind"),
+    [
+        ("application/json", BodyKind.JSON),
+        ("APPLICATION/JSON; charset=utf-8", BodyKind.JSON),
+        ("application/ld+json", BodyKind.JSON),
+        ("application/x-www-form-urlencoded", BodyKind.FORM),
+        (" application/x-www-form-urlencoded ; charset=utf-8", BodyKind.FORM),
+        ("text/json", None),
+        ("application/jsonp", None),
+        ("multipart/form-data; boundary=x", None),
+        ("text/plain", None),
+        ("+json", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_body_kind(content_type: str | None, kind: BodyKind | None) -> None:
+    assert body_kind(content_type) is kind
+
+
+def test_sources_are_reported() -> None:
+    parsed = parse_request(
+        content_type="application/json",
+        widget_header="w",
+        query_string=b"x=1",
+        body=b'{"user": {"user_id": "1"}}',
+        max_body_size=100,
+    )
+    assert parsed.source is Source.JSON
+    assert parsed.raw_user == {"user_id": "1"}
+    parsed = parse_request(
+        content_type=None, widget_header="w", query_string=b"email=a", body=b"", max_body_size=100
+    )
+    assert parsed.source is Source.QUERY and parsed.raw_user == {"email": "a"}
+    parsed = parse_request(
+        content_type="application/x-www-form-urlencoded",
+        widget_header="w",
+        query_string=b"",
+        body=b"email=a",
+        max_body_size=100,
+    )
+    assert parsed.source is Source.FORM and parsed.raw_user == {"email": "a"}
+
+
+def test_json_null_user_is_no_user_data() -> None:
+    parsed = parse_request(
+        content_type="application/json",
+        widget_header="w",
+        query_string=b"user_id=1",
+        body=b'{"user": null}',
+        max_body_size=100,
+    )
+    assert parsed.source is Source.QUERY
+
+
+def test_size_limit_is_checked_first() -> None:
+    assert codes(body=b"x" * 1001, content_type="text/plain", widget_header="") == "body_too_large"
+    assert codes(body=b"x" * 1000, content_type="text/plain") == "unsupported_media_type"
+
+
+def test_form_repeated_widget_id_is_malformed_request() -> None:
+    assert (
+        codes(content_type="application/x-www-form-urlencoded", body=b"widget_id=a&widget_id=a")
+        == "malformed_request"
+    )
+
+
+def test_repeated_widget_header_joined_by_a_server_is_malformed() -> None:
+    assert codes(widget_header="w, w") == "malformed_widget_id"
+
+
+def test_widget_id_with_trailing_newline_is_malformed() -> None:
+    assert codes(widget_header="w\n") == "malformed_widget_id"
+    assert codes(query_string=b"widget_id=w%0A") == "malformed_widget_id"
