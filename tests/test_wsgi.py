@@ -32,6 +32,8 @@ from ainisa_middleware.wsgi import (
     AinisaWSGIMiddleware,
 )
 
+from .cases import PATHS, RESOLVER, ROWS, Case, check, echo_payload
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -601,3 +603,60 @@ def test_path_info_already_decoded_by_a_lax_server_still_matches() -> None:
     assert status.startswith("200")
     assert inner.environ is not None
     assert inner.environ[ENVIRON_KEY].status.value == "anonymous"
+
+
+# -- the shared behavioural table ---------------------------------------------------
+
+
+def table_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Reads the raw ``wsgi.input`` and ``QUERY_STRING`` itself and echoes them."""
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    body = stream.read(int(length)) if length else b""
+    payload = echo_payload(body, environ.get("QUERY_STRING", ""), environ.get(ENVIRON_KEY), length)
+    out = json.dumps(payload).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [out]
+
+
+@Request.application  # type: ignore[arg-type]
+def table_flask_like(request: Request) -> Response:
+    """The same echo through werkzeug's parsers (what Flask's request reads)."""
+    body = request.get_data()
+    payload = echo_payload(
+        body,
+        request.query_string.decode("latin-1"),
+        request.environ.get(ENVIRON_KEY),
+        request.headers.get("Content-Length"),
+    )
+    return Response(json.dumps(payload), content_type="application/json")
+
+
+TABLE_APPS = {
+    (app_name, mode): webtest.TestApp(
+        AinisaWSGIMiddleware(lint_middleware(app), resolver=RESOLVER, paths=PATHS, mode=mode),
+        lint=True,
+    )
+    for app_name, app in (("raw", table_echo), ("werkzeug", table_flask_like))
+    for mode in ("strip", "enforce")
+}
+
+
+def send_case(client: webtest.TestApp, case: Case) -> webtest.TestResponse:
+    url = case.path + ("?" + case.query if case.query else "")
+    request = webtest.TestRequest.blank(url, method=case.method)
+    for name, value in case.headers:
+        request.headers[name] = value
+    if case.content_type is not None:
+        request.headers["Content-Type"] = case.content_type
+    if case.body:
+        request.body = case.body
+    return client.do_request(request, status="*", expect_errors=True)
+
+
+@pytest.mark.parametrize("app_name", ["raw", "werkzeug"])
+@pytest.mark.parametrize("case", ROWS)
+def test_contract_table(case: Case, app_name: str) -> None:
+    response = send_case(TABLE_APPS[app_name, case.mode], case)
+    assert response.content_type == "application/json"
+    check(case, response.status_int, response.json)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ainisa_middleware import AinisaUser
+from tests.cases import echo_payload
 
 
 def _snapshot(request: HttpRequest) -> dict[str, Any]:
@@ -51,3 +53,26 @@ def echo(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 async def async_echo(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_snapshot(request))
+
+
+def _table_payload(request: HttpRequest) -> dict[str, Any]:
+    query: str = request.META.get("QUERY_STRING", "")
+    if not isinstance(request, WSGIRequest):
+        query = query.encode("utf-8").decode("latin-1")  # the raw bytes, as the table expects
+    return echo_payload(
+        request.body,
+        query,
+        getattr(request, "ainisa_user", None),
+        request.META.get("CONTENT_LENGTH"),
+    )
+
+
+@csrf_exempt
+def table_echo(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """The shared table's echo: the raw body and query string the view reads."""
+    return JsonResponse(_table_payload(request))
+
+
+@csrf_exempt
+async def async_table_echo(request: HttpRequest, rest: str = "") -> JsonResponse:
+    return JsonResponse(_table_payload(request))
