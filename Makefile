@@ -13,11 +13,12 @@ export AINISA_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/
 export AINISA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export AINISA_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help demo test lint typecheck pytest clean
+.PHONY: help demo test lint typecheck pytest clean bench
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
 	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
+	@echo "make bench  the benchmark (under 10 minutes); tables in docs/performance.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +43,21 @@ test: lint typecheck pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m uvicorn --app-dir examples/fastapi app:app --host 127.0.0.1 --port 8000
+
+# The benchmark: in-process drivers, uvicorn under wrk, resolver costs (docs/performance.md).
+BENCH_HOSTS ?= asgi
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; } \
+		|| echo "wrk could not be installed: the network runs will be skipped"; }
+	$(BIN)/python -m bench --hosts $(BENCH_HOSTS) --docs docs/performance.md
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache

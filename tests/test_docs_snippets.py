@@ -20,6 +20,7 @@ PAGES = [
     "docs/protocol.md",
     "docs/security.md",
     "docs/configuration.md",
+    "docs/sending-user-data.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.
