@@ -612,3 +612,15 @@ def _root_app() -> Callable[..., Any]:
     app = Starlette(routes=[Route("/{path:path}", echo, methods=METHODS)])
     app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/"])
     return app
+
+
+def test_errors_found_after_the_widget_id_log_it(caplog: Any) -> None:
+    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
+        CLIENTS["strip"].post("/chat?widget_id=w_pro&user_id=1&user_id=2")
+        CLIENTS["strip"].post(
+            "/chat?user_id=1", json={"widget_id": "w_pro", "user": {"email": "a"}}
+        )
+    assert [(r.ainisa_widget_id, r.ainisa_outcome) for r in caplog.records] == [  # type: ignore[attr-defined]
+        ("w_pro", "malformed_request"),
+        ("w_pro", "conflicting_user_data"),
+    ]

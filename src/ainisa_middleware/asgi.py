@@ -5,9 +5,9 @@ Install the extra, ``pip install "ainisa-middleware[starlette]"``, then::
     app.add_middleware(AinisaMiddleware, resolver=resolver, paths=["/chat"])
 
 or wrap any ASGI app: ``app = AinisaMiddleware(app, resolver=resolver, paths=["/chat"])``.
-Add it after ``CORSMiddleware`` in Starlette (``add_middleware`` puts the last one
-added outermost, so CORS must be added last) so that error answers carry CORS
-headers and preflights never reach it.
+With Starlette's ``CORSMiddleware``, call ``add_middleware`` for this one first and
+for CORS after it: the last one added is the outermost, so preflights never reach
+this middleware and its error answers still carry CORS headers.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class AinisaMiddleware:
                 body=body,
             )
         except RequestError as error:
-            verifier.log_error(error.code)
+            verifier.log_error(error.code, error.widget_id)
             await send_error(send, error.code)
             return
 

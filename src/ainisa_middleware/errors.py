@@ -86,10 +86,12 @@ def error_body(code: str) -> bytes:
 class RequestError(Exception):
     """A request the middleware answers itself, with a row of :data:`ERRORS`."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, widget_id: str | None = None) -> None:
         spec = ERRORS[code]
         super().__init__(f"{spec.status} {code}")
         self.code = code
+        #: the widget ID when it was known before the error, for the log record
+        self.widget_id = widget_id
         self.status = spec.status
         self.detail = spec.detail
 

@@ -64,9 +64,8 @@ class Business:
     def __post_init__(self) -> None:
         given: object = self.id  # checked at run time: callers may not be typed
         if not isinstance(given, str) or not given:
-            raise ConfigurationError(
-                f"Business id must be a non-empty string, not {type(given).__name__}."
-            )
+            shown = "an empty string" if given == "" else type(given).__name__
+            raise ConfigurationError(f"Business id must be a non-empty string, not {shown}.")
         object.__setattr__(self, "secrets", _secrets_tuple(self.secrets, self.id))
         object.__setattr__(self, "secret_ids", tuple(self.secret_ids))
         if self.secret_ids and len(self.secret_ids) != len(self.secrets):

@@ -201,6 +201,17 @@ def _too_deep(obj: dict[str, Any]) -> bool:
     return False
 
 
+# Built once: json.loads with keyword arguments builds a decoder and its C
+# scanner on every call. Like json's own default decoder it keeps nothing
+# between calls, so one serves every request and every thread.
+_STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_object,
+    parse_constant=_reject_constant,
+    parse_float=_finite_float,
+    parse_int=_bounded_int,
+)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """Parse strict RFC 8259 JSON whose top level is an object, or raise ``malformed_body``.
 
@@ -210,13 +221,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     """
     try:
         text = body.decode("utf-8")
-        obj = json.loads(
-            text,
-            object_pairs_hook=_unique_object,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        if text.startswith("\ufeff"):  # as json.loads does: a BOM is not JSON
+            raise ValueError("byte order mark")
+        obj = _STRICT_DECODER.decode(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise RequestError("malformed_body") from None
     if type(obj) is not dict:
@@ -377,7 +384,7 @@ def parse_request(
     widget_id = _widget_id(widget_header, query, body_widget_ids)
 
     if query.repeated or (form is not None and form.repeated):
-        raise RequestError("malformed_request")
+        raise RequestError("malformed_request", widget_id)
     sources: list[Source] = []
     if json_body is not None and _json_carries_user_data(json_body.get(_JSON_USER_KEY, "")):
         sources.append(Source.JSON)
@@ -386,7 +393,7 @@ def parse_request(
     if query.carries_user_data:
         sources.append(Source.QUERY)
     if len(sources) > 1:
-        raise RequestError("conflicting_user_data")
+        raise RequestError("conflicting_user_data", widget_id)
     return ParsedRequest(
         widget_id=widget_id,
         kind=kind,

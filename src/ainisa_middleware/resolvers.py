@@ -145,12 +145,12 @@ class CachedResolver:
         numbers: tuple[tuple[str, object], ...] = (("ttl", ttl), ("negative_ttl", negative_ttl))
         for name, value in numbers:
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                problems.append(f"{name} must be a number of seconds >= 0, not {value!r}")
+                problems.append(f"{name} must be a number of seconds >= 0, not {value!r}.")
         size: object = maxsize
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            problems.append(f"maxsize must be a positive int, not {maxsize!r}")
+            problems.append(f"maxsize must be a positive int, not {maxsize!r}.")
         if problems:
-            raise ConfigurationError("CachedResolver: " + "; ".join(problems) + ".")
+            raise ConfigurationError("CachedResolver: " + " ".join(problems))
         self.inner = inner
         self.ttl = float(ttl)
         self.negative_ttl = float(negative_ttl)
