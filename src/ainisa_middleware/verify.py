@@ -65,8 +65,15 @@ def _fields(raw: object, source: Source) -> dict[str, str] | None:
 def _identity_status(
     parsed: ParsedRequest, business: Business
 ) -> tuple[Status, dict[str, str], int | None]:
+    judged = _judge(parsed, business)
     if not business.identity_enabled:
+        # Judged all the same and thrown away: a business without identity takes
+        # as long as one with it, so response time does not reveal its plan.
         return Status.IDENTITY_DISABLED, {}, None
+    return judged
+
+
+def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
     if parsed.source is None:
         return Status.ANONYMOUS, {}, None
     fields = _fields(parsed.raw_user, parsed.source)
