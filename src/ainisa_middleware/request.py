@@ -100,8 +100,9 @@ class FlatData:
     widget_ids: list[str]
     #: identity and widget_id fields that two common parsers would read differently:
     #: in an '&' segment that also holds a ';' (``user_id=7;x`` is "7" to one family,
-    #: "7;x" to the other), or with raw non-ASCII bytes (Starlette decodes those as
-    #: latin-1, werkzeug and Django as UTF-8). Browsers never send either.
+    #: "7;x" to the other), with raw non-ASCII bytes (Starlette decodes those as
+    #: latin-1, werkzeug and Django as UTF-8) or with an escape that is not UTF-8
+    #: (``%FF``: U+FFFD to most, "%FF" to werkzeug). Browsers send none of these.
     ambiguous: set[str] = field(default_factory=set)
 
     @property
@@ -119,6 +120,24 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _plain(raw: bytes) -> bool:
+    """Whether every parser decodes ``raw`` alike: ASCII whose escapes are valid UTF-8.
+
+    Raw non-ASCII bytes are latin-1 to Starlette and UTF-8 to werkzeug and
+    Django; an escape that is not UTF-8 (``%FF``) is U+FFFD to most parsers but
+    stays ``%FF`` in werkzeug.
+    """
+    if not raw.isascii():
+        return False
+    if b"%" not in raw:
+        return True
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse_flat(data: bytes) -> FlatData:
     """Split ``a=1&b=2`` data as ``urllib.parse.parse_qsl`` and python-multipart would."""
     fields: list[FlatField] = []
@@ -132,6 +151,8 @@ def parse_flat(data: bytes) -> FlatData:
     group = 0
     # groups (by index) whose '&' segment holds a ';'
     mixed: set[int] = set()
+    # identity and widget_id fields, checked for ambiguity once the groups are known
+    watched: list[FlatField] = []
     for index, part in enumerate(parts):
         if index % 2:
             separator = part
@@ -145,22 +166,22 @@ def parse_flat(data: bytes) -> FlatData:
         raw_name, _, raw_value = part.partition(b"=")
         name = _decode(raw_name)
         value = _decode(raw_value)
-        fields.append(FlatField(separator, part, name, value, group))
+        flat = FlatField(separator, part, name, value, group)
+        fields.append(flat)
         if name in _IDENTITY:
             if name in identity:
                 repeated.add(name)
             identity[name] = value
+            watched.append(flat)
         elif name == WIDGET_ID_FIELD:
             if widget_ids:
                 repeated.add(name)
             widget_ids.append(value)
+            watched.append(flat)
     ambiguous: set[str] = set()
-    if mixed or not data.isascii():
-        for flat in fields:
-            if (flat.name in _IDENTITY or flat.name == WIDGET_ID_FIELD) and (
-                flat.group in mixed or not flat.raw.isascii()
-            ):
-                ambiguous.add(flat.name)
+    for flat in watched:
+        if flat.group in mixed or not _plain(flat.raw):
+            ambiguous.add(flat.name)
     return FlatData(fields, identity, repeated, widget_ids, ambiguous)
 
 

@@ -124,6 +124,20 @@ def test_raw_utf8_user_id_in_the_query_is_not_vouched_for(runner: AsgiRunner) ->
     assert outcome.seen.user.status is Status.MALFORMED_USER  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("escape", [b"%FF", b"%C3", b"%ED%A0%80", b"%C0%AF"])
+def test_escape_that_is_not_utf8_is_not_vouched_for(runner: AsgiRunner, escape: bytes) -> None:
+    # werkzeug keeps "%FF" as the text "%FF" where the middleware and Starlette
+    # read U+FFFD: a verified id must read the same to every parser.
+    uid = (b"7" + escape).decode("latin-1")
+    from urllib.parse import unquote
+
+    digest = user_hash(SECRET_NEW, unquote(uid)).encode()
+    outcome = send(runner, query=b"user_id=7" + escape + b"&user_hash=" + digest)
+    assert outcome.seen is not None
+    assert outcome.seen.user.status is Status.MALFORMED_USER  # type: ignore[attr-defined]
+    assert app_fields(outcome) == {}
+
+
 def test_percent_encoded_utf8_user_id_still_verifies(runner: AsgiRunner) -> None:
     good = user_hash(SECRET_NEW, "é").encode()
     outcome = send(runner, body=b"user_id=%C3%A9&user_hash=" + good, content_type=FORM)
