@@ -415,6 +415,23 @@ HOSTILE_BODIES = [
     '{"user":{"user_id":"é"}}'.encode("utf-16"),
     '{"user":{"user_id":"é"}}'.encode("utf-16-le"),
 ]
+HOSTILE_QUERIES = [
+    b"user+AF8-id=victim&firstname=Eve",  # UTF-7, for a host that honours charset
+    b"user%2BAF8-id=victim",
+    b"user_id=%C3%A9&email=%FF",
+    b"user_id=7;x",
+    b"x=1;user_id=evil",
+    b"%75%73%65%72%5F%69%64=victim",
+    b"user_id=victim%00",
+    b"user_id[]=victim",
+    b"user_id=1&user_id=2",
+]
+BODYLESS_TYPES = [
+    "text/plain; charset=utf-7",
+    "application/json; charset=utf-16",
+    "application/x-www-form-urlencoded; charset=latin-1",
+    "multipart/form-data; boundary=x",
+]
 _WIDGET_CHOICES = ["w_pro"] * 8 + ["w_basic", "w_empty"] * 2 + [*WIDGETS, "bad id", "x" * 129, ""]
 _PLACES = ["header"] * 6 + ["query", "body", "two"] * 2 + ["none", "twice"]
 _USER_PLACES = ["json"] * 4 + ["form"] * 4 + ["query"] * 2 + ["none", "both"]
@@ -456,8 +473,10 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
     that verified visitors, the case where a leak would matter, are common.
     """
     honest = c.chance(3)
+    if not honest and c.chance(12):
+        return _charset_attack(c, intercepted)
     widget = "w_pro" if honest else c.choice(_WIDGET_CHOICES)
-    sent = Sent(widget_id=None)
+    sent = Sent(widget_id=None, honest=honest)
     headers: list[tuple[bytes, bytes]] = []
     place = c.choice(["header", "query", "body", "two"] if honest else _PLACES)
     in_query = place in ("query", "two")
@@ -466,17 +485,21 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
         headers.append((b"x-ainisa-widget-id", widget.encode()))
         if place == "twice":
             headers.append((b"x-ainisa-widget-id", c.choice([widget, "w_pro", "w_basic"]).encode()))
-    if place != "none":
+    if place in ("header", "two", "twice", "query"):
         sent.widget_id = widget
 
     user_place = c.choice(["json", "form", "query"] if honest else _USER_PLACES)
     kind = c.choice(["json", "form", "none"] if honest else _KINDS)
     if user_place in ("json", "form"):
         kind = user_place
+    if in_body and kind in ("json", "form"):
+        sent.widget_id = widget
 
     query_user = flat_user(c, honest) if user_place in ("query", "both") else {}
     query = flat_data(c, query_user, widget if in_query else None, honest)
     sent.hashes.extend(query_user.values())
+    if not honest and c.chance(8):
+        query = c.choice(HOSTILE_QUERIES) + (b"&" + query if query else b"")
 
     body = b""
     content_type: str | None = None
@@ -508,6 +531,8 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
     elif kind == "hostile":
         body = c.choice(HOSTILE_BODIES)
         content_type = c.choice(JSON_TYPES + FORM_TYPES)
+    elif kind == "none" and not honest and c.chance(2):
+        content_type = c.choice(BODYLESS_TYPES)
     if content_type is not None and (body or c.chance(2)):
         headers.append((b"content-type", content_type.encode("latin-1")))
         if not honest and c.chance(31):
@@ -529,6 +554,32 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
         path = c.choice(["/chatter", "/", "/other/chat", "/Chat", "/c"])
     cuts = [c.integer(0, 1 << 16) for _ in range(c.integer(0, 3))]
     return Request(method, path, headers, query, body, _chunks(body, cuts), sent)
+
+
+def _charset_attack(c: Chooser, intercepted: bool) -> Request:
+    """A bodiless request whose Content-Type charset would re-decode the query.
+
+    Hosts that honour the charset (Django) would read ``user+AF8-id`` as
+    ``user_id`` under UTF-7, or ``%C3%A9`` as ``Ã©`` under latin-1.
+    """
+    uid = c.choice(["é", "victim", "42"])
+    digest = user_hash(SECRET_NEW, uid)
+    query = c.choice(
+        [
+            b"user+AF8-id=victim&firstname=Eve",
+            b"user%2BAF8-id=victim",
+            b"user_id=" + quote(uid).encode() + b"&user_hash=" + digest.encode(),
+        ]
+    )
+    charset = c.choice(["utf-7", "latin-1", "utf-16", "UTF-8"])
+    headers = [
+        (b"x-ainisa-widget-id", b"w_pro"),
+        (b"content-type", f"text/plain; charset={charset}".encode()),
+    ]
+    method = c.choice(["GET", "POST"])
+    path = PATH if intercepted else "/chatter"
+    sent = Sent(widget_id="w_pro", hashes=[digest])
+    return Request(method, path, headers, query, b"", [b""], sent)
 
 
 @st.composite
