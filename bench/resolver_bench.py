@@ -52,9 +52,9 @@ def _interleave(
     cases: dict[str, Callable[[int], float]], count: int, reps: int
 ) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    gc.collect()
     for _ in range(reps):
         for name, fn in cases.items():
-            gc.collect()
             samples[name].append(fn(count) / count * 1e6)
     return {name: statistics.median(values) for name, values in samples.items()}
 
