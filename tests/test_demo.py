@@ -322,9 +322,12 @@ def test_demo_refuses_bad_ports(port: str, capsys: pytest.CaptureFixture[str]) -
 def test_demo_without_its_extra_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "ainisa_middleware.demo.server", None)
+    monkeypatch.delitem(sys.modules, "ainisa_middleware.demo.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if it were not installed
     assert main(["demo"]) == 2
-    assert 'pip install "ainisa-middleware[demo]"' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the demo needs its extra (uvicorn is not installed)" in err
+    assert 'pip install "ainisa-middleware[demo]"' in err
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ try:
     import sqlalchemy as sa
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'."
+        "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'.",
+        name=exc.name,
     ) from exc
 
 from ainisa_middleware.models import Business
