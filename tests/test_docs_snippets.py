@@ -21,6 +21,7 @@ PAGES = [
     "docs/security.md",
     "docs/configuration.md",
     "docs/sending-user-data.md",
+    "docs/demo.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

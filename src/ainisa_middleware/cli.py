@@ -151,10 +151,17 @@ def _add_snippet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=_snippet)
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .demo.command import add_demo_command  # stdlib only; the server loads on run
+
+    add_demo_command(commands)
+
+
 #: Each adds one subcommand. Commands whose module needs an extra import it lazily.
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_hash,
     _add_snippet,
+    _add_demo,
 ]
 
 
