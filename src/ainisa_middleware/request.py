@@ -251,8 +251,9 @@ class ParsedRequest:
 
 def _json_carries_user_data(user: object) -> bool:
     if isinstance(user, dict):
-        for key, value in user.items():  # a loop, not any(): no generator per request
-            if value != "" and key in _IDENTITY:
+        # A loop, not any(): no generator per request.
+        for key, value in user.items():  # noqa: SIM110
+            if key in _IDENTITY and value != "":
                 return True
         return False
     # A user that is not an object is malformed data, not absent data.
