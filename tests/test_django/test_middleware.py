@@ -344,3 +344,29 @@ def test_webtest_hostile_bodies_never_reach_django_views() -> None:
             headers={"Host": "testserver"},
         )
         assert response.json["error"] == code, body
+
+
+class StreamConsumer:
+    """A middleware above ours that consumes the body stream without caching it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        assert b"user_id" in request.read()
+        return self.get_response(request)
+
+
+def test_stream_consumed_above_the_middleware_fails_closed() -> None:
+    stack = ["tests.test_django.test_middleware.StreamConsumer", MIDDLEWARE_PATH]
+    body = json.dumps({"message": "hi", "user": {"user_id": "42", "user_hash": HASH_42}})
+    with override_settings(MIDDLEWARE=stack):
+        response = Client().post(
+            "/chat",
+            body,
+            content_type="application/json",
+            headers={"X-Ainisa-Widget-Id": "wid_pro"},
+        )
+    data = response.json()
+    assert data["body"] == ""
+    assert data["user"]["status"] == "anonymous"
