@@ -105,6 +105,7 @@ def test_health_is_not_inspected_and_async_handler_verifies(results: dict[str, A
 def test_seed_demo_refuses_without_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("AINISA_DEMO_SECRET", "PYTHONDEVMODE")}
     env["AINISA_EXAMPLE_DB"] = str(tmp_path / "db.sqlite3")
+    env["DJANGO_SETTINGS_MODULE"] = "chatsite.settings"  # as manage.py would set it
     done = subprocess.run(
         [sys.executable, "manage.py", "seed_demo"],
         cwd=EXAMPLE,
