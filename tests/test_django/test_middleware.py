@@ -6,14 +6,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 import pytest
 import webtest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpRequest, HttpResponse
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from ainisa_middleware import Business, StaticResolver, user_hash
 from ainisa_middleware.django import AinisaMiddleware
@@ -370,3 +372,82 @@ def test_stream_consumed_above_the_middleware_fails_closed() -> None:
     data = response.json()
     assert data["body"] == ""
     assert data["user"]["status"] == "anonymous"
+
+
+# -- reading the body: direct calls -------------------------------------------------
+
+
+def _ok(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.body)
+
+
+async def _aok(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.body)
+
+
+class _BrokenStream:
+    def read(self, size: int = -1) -> bytes:
+        raise OSError("connection reset by peer")
+
+    readline = read
+
+
+def _wsgi_request(stream: Any, content_length: str) -> WSGIRequest:
+    environ = RequestFactory()._base_environ(  # type: ignore[attr-defined]
+        PATH_INFO="/chat",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=content_length,
+        HTTP_X_AINISA_WIDGET_ID="wid_pro",
+    )
+    environ["wsgi.input"] = stream
+    return WSGIRequest(environ)
+
+
+def test_client_gone_mid_body_is_400_and_view_not_called() -> None:
+    response = AinisaMiddleware(_ok)(_wsgi_request(_BrokenStream(), "10"))
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "malformed_body"
+
+
+def test_invalid_content_length_reads_no_body() -> None:
+    request = _wsgi_request(BytesIO(b'{"user": {"user_id": "1"}}'), "abc")
+    response = AinisaMiddleware(_ok)(request)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert request.ainisa_user.status == "anonymous"  # type: ignore[attr-defined]
+
+
+def _asgi_request(body: bytes) -> ASGIRequest:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/chat",
+        "query_string": b"",
+        # chunked: no content-length for the middleware to check first
+        "headers": [(b"content-type", b"application/json"), (b"x-ainisa-widget-id", b"wid_pro")],
+    }
+    return ASGIRequest(scope, BytesIO(body))
+
+
+def test_asgi_chunked_body_over_limit_is_413_after_limit_plus_one_bytes() -> None:
+    with ainisa(MAX_BODY_SIZE=100):
+        middleware = AinisaMiddleware(_aok)
+    response = asyncio.run(middleware(_asgi_request(b"{" + b" " * 200 + b"}")))
+    assert response.status_code == 413
+
+
+class _AwaitableAresolve:
+    """``aresolve`` is a plain function returning a coroutine (a wrapped or mocked one)."""
+
+    def aresolve(self, widget_id: str) -> Any:
+        async def lookup() -> Business | None:
+            return PRO if widget_id == "wid_pro" else None
+
+        return lookup()
+
+
+def test_awaitable_returning_aresolve_works_in_both_modes(post: Post) -> None:
+    with ainisa(RESOLVER=_AwaitableAresolve()):
+        response = post_json(post, "/chat", verified())
+    assert response.json()["user"]["status"] == "verified"
