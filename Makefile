@@ -13,11 +13,18 @@ export AINISA_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/
 export AINISA_TEST_MYSQL_URL ?= mysql+pymysql://root@127.0.0.1:3306/test
 export AINISA_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: help demo test lint typecheck pytest clean
+# The demo's store and options: make demo DEMO_ARGS="--mode enforce --reset"
+DEMO_DB ?= sqlite:///demo.db
+DEMO_ARGS ?=
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: help demo test lint typecheck pytest browser clean bench
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
 	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
+	@echo "make bench  the benchmark (under 10 minutes); tables in docs/performance.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,14 +41,44 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Installs Debian's chromium when it is missing and we may (root with apt-get); otherwise
+# says why the browser tests will skip (outside CI) or fail (in CI).
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Debian's chromium for the browser tests..."; \
+			apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				chromium >/dev/null || echo "WARNING: could not install chromium"; \
+		else \
+			echo "WARNING: $(CHROMIUM) is missing and cannot be installed here (needs root" \
+				"and apt-get): the browser tests will not run"; \
+		fi; \
+	fi
+
+pytest: $(STAMP) browser
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest -W error::ResourceWarning \
 		--cov --cov-report=term --cov-fail-under=90 -p no:cacheprovider
 
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m uvicorn --app-dir examples/fastapi app:app --host 127.0.0.1 --port 8000
+	$(BIN)/ainisa-middleware demo --db $(DEMO_DB) $(DEMO_ARGS)
+
+# The benchmark: in-process drivers, uvicorn under wrk, resolver costs (docs/performance.md).
+BENCH_HOSTS ?= asgi
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; } \
+		|| echo "wrk could not be installed: the network runs will be skipped"; }
+	$(BIN)/python -m bench --hosts $(BENCH_HOSTS) --docs docs/performance.md
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache

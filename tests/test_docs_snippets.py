@@ -25,6 +25,7 @@ PAGES = [
     "docs/security.md",
     "docs/configuration.md",
     "docs/sending-user-data.md",
+    "docs/demo.md",
     "docs/hosts.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"

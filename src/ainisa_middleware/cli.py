@@ -151,10 +151,25 @@ def _add_snippet(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=_snippet)
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .demo.command import add_demo_command  # stdlib only; the server loads on run
+
+    add_demo_command(commands)
+
+
+def _add_store(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # stores.cli imports SQLAlchemy only when one of its commands runs.
+    from .stores.cli import add_commands
+
+    add_commands(commands)
+
+
 #: Each adds one subcommand. Commands whose module needs an extra import it lazily.
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_hash,
     _add_snippet,
+    _add_demo,
+    _add_store,
 ]
 
 

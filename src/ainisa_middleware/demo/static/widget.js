@@ -1,0 +1,174 @@
+/*
+ * The reference Ainisa chat widget: plain JavaScript, no build step.
+ *
+ * Load it after the page has rendered window.ainisaUser:
+ *
+ *   <script>window.ainisaUser = {user_id: "1", user_hash: "...", firstname: "Ada"};</script>
+ *   <script src="/static/widget.js" data-widget-id="wid_demo"></script>
+ *
+ * Every message is POSTed as JSON to the chat endpoint (data-endpoint, or /chat
+ * beside this script) with the widget ID in the X-Ainisa-Widget-Id header and
+ * window.ainisaUser, read afresh at each send, as the "user" object. The reply's
+ * "reply" text is shown; an error answer ({"error", "detail"}) is shown as an alert.
+ *
+ * After each exchange the widget dispatches an "ainisa:exchange" event on window
+ * whose detail is {sent, status, body}: what it sent and what came back, so a
+ * page can show both (the demo's inspector does).
+ */
+(function () {
+  "use strict";
+
+  var FIELDS = ["user_id", "user_hash", "firstname", "lastname", "email"];
+  var script = document.currentScript;
+  if (!script) {
+    return;
+  }
+  var scriptUrl = new URL(script.src, document.baseURI);
+  var widgetId = script.getAttribute("data-widget-id") || scriptUrl.searchParams.get("widget_id");
+  var endpoint = new URL(script.getAttribute("data-endpoint") || "/chat", scriptUrl).href;
+  var uid = 0;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      node.setAttribute(name, attrs[name]);
+    });
+    if (text) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  // The user object as the page holds it now: a tampered page sends tampered data,
+  // which is the point. Strings and integers pass as they are; anything else is "".
+  function currentUser() {
+    var source = window.ainisaUser || {};
+    var user = {};
+    FIELDS.forEach(function (field) {
+      var value = source[field];
+      var isInteger = typeof value === "number" && Number.isInteger(value);
+      user[field] = typeof value === "string" || isInteger ? value : "";
+    });
+    return user;
+  }
+
+  function mount() {
+    var id = "ainisa-chat-" + ++uid;
+    var stylesheet = el("link", { rel: "stylesheet", href: new URL("widget.css", scriptUrl).href });
+    document.head.appendChild(stylesheet);
+
+    var root = el("div", { class: "ainisa-widget" });
+    var toggle = el(
+      "button",
+      { type: "button", class: "ainisa-toggle", "aria-expanded": "false", "aria-controls": id },
+      "Chat with us"
+    );
+    var panel = el("section", { id: id, class: "ainisa-panel", "aria-labelledby": id + "-title" });
+    panel.hidden = true;
+    var title = el("h2", { id: id + "-title", class: "ainisa-title" }, "Chat");
+    var log = el("ol", {
+      class: "ainisa-log",
+      role: "log",
+      "aria-live": "polite",
+      "aria-label": "Conversation",
+      tabindex: "0",
+    });
+    var alert = el("p", { class: "ainisa-error", role: "alert" });
+    var form = el("form", { class: "ainisa-form" });
+    var label = el("label", { for: id + "-input" }, "Your message");
+    var input = el("input", {
+      id: id + "-input",
+      name: "message",
+      type: "text",
+      autocomplete: "off",
+      maxlength: "2000",
+      required: "",
+    });
+    var send = el("button", { type: "submit", class: "ainisa-send" }, "Send");
+    var close = el("button", { type: "button", class: "ainisa-close", "aria-label": "Close chat" }, "\u00d7");
+
+    form.append(label, input, send);
+    panel.append(close, title, log, alert, form);
+    root.append(panel, toggle);
+    document.body.appendChild(root);
+
+    function setOpen(open) {
+      panel.hidden = !open;
+      toggle.setAttribute("aria-expanded", String(open));
+      if (open) {
+        input.focus();
+      } else {
+        toggle.focus();
+      }
+    }
+
+    function say(author, text) {
+      var item = el("li", { class: "ainisa-message ainisa-" + author });
+      item.append(el("span", { class: "ainisa-author" }, author === "visitor" ? "You" : "Assistant"), el("span", { class: "ainisa-text" }, text));
+      log.appendChild(item);
+      log.scrollTop = log.scrollHeight;
+    }
+
+    toggle.addEventListener("click", function () {
+      setOpen(panel.hidden);
+    });
+    close.addEventListener("click", function () {
+      setOpen(false);
+    });
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        setOpen(false);
+      }
+    });
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var message = input.value.trim();
+      if (!message) {
+        return;
+      }
+      var sent = { message: message, user: currentUser() };
+      say("visitor", message);
+      input.value = "";
+      alert.textContent = "";
+      send.disabled = true;
+      log.setAttribute("aria-busy", "true");
+      var status = 0;
+      fetch(endpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Ainisa-Widget-Id": widgetId || "" },
+        body: JSON.stringify(sent),
+      })
+        .then(function (response) {
+          status = response.status;
+          return response.json().catch(function () {
+            return {};
+          });
+        })
+        .then(function (body) {
+          if (status >= 200 && status < 300 && typeof body.reply === "string") {
+            say("assistant", body.reply);
+          } else {
+            var detail = body.detail || "The chat is not available right now.";
+            alert.textContent = "Message not delivered: " + detail + (body.error ? " (" + body.error + ")" : "");
+          }
+          window.dispatchEvent(new CustomEvent("ainisa:exchange", { detail: { sent: sent, status: status, body: body } }));
+        })
+        .catch(function () {
+          alert.textContent = "Message not delivered: the chat could not be reached.";
+          window.dispatchEvent(new CustomEvent("ainisa:exchange", { detail: { sent: sent, status: 0, body: {} } }));
+        })
+        .finally(function () {
+          send.disabled = false;
+          log.removeAttribute("aria-busy");
+          input.focus();
+        });
+    });
+  }
+
+  if (document.body) {
+    mount();
+  } else {
+    document.addEventListener("DOMContentLoaded", mount);
+  }
+})();

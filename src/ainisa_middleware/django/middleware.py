@@ -1,0 +1,256 @@
+"""``AinisaMiddleware`` for Django, sync and async.
+
+In settings::
+
+    MIDDLEWARE = [
+        "django.middleware.security.SecurityMiddleware",
+        "corsheaders.middleware.CorsMiddleware",  # if you use django-cors-headers
+        "ainisa_middleware.django.AinisaMiddleware",
+        ...,
+        "django.middleware.csrf.CsrfViewMiddleware",
+        ...,
+    ]
+    AINISA = {"RESOLVER": "myproject.ainisa.resolver", "PATHS": ["/chat"]}
+
+Views read the visitor from ``request.ainisa_user``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from io import BytesIO
+from typing import Any, Final
+
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.handlers.wsgi import WSGIRequest
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+
+from ainisa_middleware.django.conf import load_config
+from ainisa_middleware.errors import ERRORS, RequestError
+from ainisa_middleware.models import Business
+from ainisa_middleware.request import ParsedRequest
+from ainisa_middleware.resolvers import _checked
+from ainisa_middleware.verify import Verifier
+
+__all__ = ["REQUEST_ATTRIBUTE", "AinisaMiddleware", "error_response"]
+
+#: The attribute views read: ``request.ainisa_user``.
+REQUEST_ATTRIBUTE: Final = "ainisa_user"
+_WIDGET_HEADER: Final = "HTTP_X_AINISA_WIDGET_ID"
+_READ_CHUNK: Final = 64 * 1024
+
+_GetResponse = Callable[[HttpRequest], HttpResponseBase]
+_AGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+def error_response(code: str) -> JsonResponse:
+    """The contract's JSON error for ``code``, from the core's table."""
+    spec = ERRORS[code]
+    return JsonResponse({"error": spec.code, "detail": spec.detail}, status=spec.status)
+
+
+class AinisaMiddleware:
+    """Verify Ainisa chat visitors before a Django view sees the request.
+
+    On paths under ``AINISA["PATHS"]`` it reads the body (at most
+    ``MAX_BODY_SIZE`` bytes), resolves the widget's business, checks the user
+    hash and replaces what the view reads (``request.body``, ``request.POST``,
+    ``request.GET``, ``request.read()``) with a version that holds only verified
+    identity; ``request.ainisa_user`` is the :class:`~ainisa_middleware.AinisaUser`.
+    Other paths and ``OPTIONS`` preflights pass through untouched.
+
+    Runs natively under WSGI and ASGI: in async mode an async resolver
+    (``aresolve``) is awaited with ``RESOLVER_TIMEOUT``, a sync one runs in a
+    worker thread; answers the resolver holds in memory (``peek``) never leave
+    the event loop.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: _GetResponse | _AGetResponse) -> None:
+        self.get_response = get_response
+        self.config = load_config()
+        self.verifier = Verifier(self.config)
+        resolver = self.config.resolver
+        self._peek = _method(resolver, "peek")
+        self._sync_lookup = _sync_lookup(resolver)
+        self._async_lookup = _async_lookup(resolver)
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        step = self._inspect(request)
+        if step is None:
+            return self.get_response(request)
+        if isinstance(step, HttpResponseBase):
+            return step
+        parsed, body = step
+        found, business = self._peeked(parsed.widget_id)
+        if not found:
+            try:
+                business = _checked(self._sync_lookup(parsed.widget_id), self.config.resolver)
+            except Exception as exc:  # never fail open
+                self.verifier.log_error("resolver_unavailable", parsed.widget_id, exc)
+                return error_response("resolver_unavailable")
+        failed = self._apply(request, parsed, body, business)
+        return failed if failed is not None else self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        step = self._inspect(request)
+        if step is None:
+            return await self.get_response(request)  # type: ignore[no-any-return, misc]
+        if isinstance(step, HttpResponseBase):
+            return step
+        parsed, body = step
+        found, business = self._peeked(parsed.widget_id)
+        if not found:
+            try:
+                result = await asyncio.wait_for(
+                    self._async_lookup(parsed.widget_id), self.config.resolver_timeout
+                )
+                business = _checked(result, self.config.resolver)
+            except Exception as exc:  # a failing or slow store: never fail open
+                self.verifier.log_error("resolver_unavailable", parsed.widget_id, exc)
+                return error_response("resolver_unavailable")
+        failed = self._apply(request, parsed, body, business)
+        if failed is not None:
+            return failed
+        return await self.get_response(request)  # type: ignore[no-any-return, misc]
+
+    def _inspect(
+        self, request: HttpRequest
+    ) -> tuple[ParsedRequest, bytes] | HttpResponseBase | None:
+        """``None`` to pass through, an error response, or the parsed request and its body."""
+        if not self.config.intercepts(request.method or "GET", request.path_info):
+            return None
+        meta = request.META
+        try:
+            body = _read_body(request, self.config.max_body_size)
+            parsed = self.verifier.inspect(
+                content_type=meta.get("CONTENT_TYPE"),
+                widget_header=meta.get(_WIDGET_HEADER),
+                query_string=_query_bytes(request),
+                body=body,
+            )
+        except RequestError as error:
+            self.verifier.log_error(error.code)
+            return error_response(error.code)
+        except OSError as exc:  # the client went away mid-body (UnreadablePostError)
+            self.verifier.log_error("malformed_body", None, exc)
+            return error_response("malformed_body")
+        return parsed, body
+
+    def _peeked(self, widget_id: str) -> tuple[bool, Business | None]:
+        if self._peek is None:
+            return False, None
+        found, business = self._peek(widget_id)
+        return bool(found), business
+
+    def _apply(
+        self, request: HttpRequest, parsed: ParsedRequest, body: bytes, business: Business | None
+    ) -> HttpResponseBase | None:
+        """Put the decision on the request; an error response if the visitor is refused."""
+        if business is None:
+            self.verifier.log_error("unknown_widget", parsed.widget_id)
+            return error_response("unknown_widget")
+        decision = self.verifier.decide(parsed, business)
+        if decision.error is not None:
+            return error_response(decision.error)
+        query = None
+        if decision.query is not None:
+            query = decision.query.decode(_query_encoding(request))
+        replace_request_data(request, body if decision.body is None else decision.body, query)
+        setattr(request, REQUEST_ATTRIBUTE, decision.user)
+        return None
+
+
+def replace_request_data(request: HttpRequest, body: bytes, query_string: str | None) -> None:
+    """Make every public way of reading the request see ``body`` and ``query_string``.
+
+    This is the one place that touches Django internals (``tests/test_django/
+    test_internals.py`` breaks if Django changes them): ``HttpRequest.body``
+    returns ``_body`` once set; ``read()`` and the multipart parser read
+    ``_stream``; ``request.POST``/``FILES`` are cached in ``_post``/``_files``
+    and rebuilt from ``_body`` when absent; ``request.GET`` is a
+    ``cached_property`` stored in the instance ``__dict__`` and rebuilt from
+    ``META["QUERY_STRING"]``. Whatever read the request before us (a middleware
+    above this one), the view sees only what the middleware verified.
+    """
+    state = request.__dict__
+    state["_body"] = body
+    state["_stream"] = BytesIO(body)
+    state["_read_started"] = False
+    for cached in ("_post", "_files", "GET"):
+        state.pop(cached, None)
+    meta = request.META
+    meta["CONTENT_LENGTH"] = str(len(body))
+    meta.pop("HTTP_TRANSFER_ENCODING", None)
+    if "wsgi.input" in meta:  # WSGI: the environ is META; raw readers get the new body too
+        meta["wsgi.input"] = BytesIO(body)
+        meta.pop("wsgi.input_terminated", None)
+    if query_string is not None:
+        meta["QUERY_STRING"] = query_string
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """At most ``limit`` bytes of body through ``request.read()``; 413 past it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise RequestError("body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = request.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:  # ASGI: a chunked body has no Content-Length to check first
+        raise RequestError("body_too_large")
+    return b"".join(chunks)
+
+
+def _query_encoding(request: HttpRequest) -> str:
+    # WSGIRequest keeps the WSGI convention (bytes as latin-1 characters, PEP 3333);
+    # ASGIRequest decodes scope["query_string"] as UTF-8.
+    return "latin-1" if isinstance(request, WSGIRequest) else "utf-8"
+
+
+def _query_bytes(request: HttpRequest) -> bytes:
+    query: str = request.META.get("QUERY_STRING", "")
+    return query.encode(_query_encoding(request), "surrogateescape")
+
+
+def _method(obj: object, name: str) -> Any:
+    value = getattr(obj, name, None)
+    return value if callable(value) else None
+
+
+def _sync_lookup(resolver: object) -> Callable[[str], object]:
+    resolve = _method(resolver, "resolve")
+    if resolve is not None:
+        return resolve  # type: ignore[no-any-return]
+    # Only async: asgiref runs it on the outer event loop when there is one
+    # (ASGI with a sync middleware chain) or on a loop of its own.
+    return async_to_sync(_method(resolver, "aresolve"))
+
+
+def _async_lookup(resolver: object) -> Callable[[str], Awaitable[object]]:
+    aresolve = _method(resolver, "aresolve")
+    if aresolve is not None and inspect.iscoroutinefunction(aresolve):
+        return aresolve  # type: ignore[no-any-return]
+    resolve = _method(resolver, "resolve")
+    if resolve is None:  # an aresolve that returns an awaitable without being async def
+        return aresolve  # type: ignore[no-any-return]
+    # A sync resolver may block on a database: run it off the event loop, in the
+    # request's thread-sensitive worker where Django's ORM expects to run.
+    return sync_to_async(resolve)

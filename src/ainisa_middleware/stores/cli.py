@@ -1,0 +1,341 @@
+"""The store's commands: ``store``, ``business``, ``widget`` and ``secret``.
+
+This module imports only the standard library; each command imports
+:mod:`ainisa_middleware.stores.sql` when it runs, so ``ainisa-middleware hash``
+works without SQLAlchemy and the store commands say which extra to install.
+Every command takes ``--db URL`` (default ``$AINISA_DATABASE_URL``, else
+``sqlite:///ainisa.db``) and changes the database in one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ainisa_middleware.cli import CommandError
+
+if TYPE_CHECKING:
+    from .sql import SQLStore
+
+    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["add_commands", "parse_duration"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` or ``0`` as a :class:`~datetime.timedelta`."""
+    text = text.strip().lower()
+    if text == "0":
+        return timedelta(0)
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; write a number and a unit: 7d, 12h, 30m, 45s, 2w, or 0"
+        )
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@contextmanager
+def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQLStore]:
+    """Open the store named by ``--db``; turn every failure into one clear line."""
+    try:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from .sql import SQLStore, StoreError
+    except ImportError:
+        raise CommandError(
+            "the store commands need SQLAlchemy and cryptography: "
+            'pip install "ainisa-middleware[sql]"'
+        ) from None
+    from ainisa_middleware.errors import ConfigurationError
+
+    store: SQLStore | None = None
+    try:
+        if args.table_prefix is None:
+            store = SQLStore(args.db)
+        else:
+            store = SQLStore(args.db, table_prefix=args.table_prefix)
+        if need_schema:
+            store.check()
+        yield store
+    except (StoreError, ConfigurationError) as error:
+        raise CommandError(str(error).rstrip(".")) from None
+    except SQLAlchemyError as error:
+        # The driver's own first line: the SQL and its parameters (a secret, when
+        # writing one) stay out of the message.
+        cause = getattr(error, "orig", None) or error
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        where = store.engine.url.render_as_string(hide_password=True) if store else args.db
+        raise CommandError(f"database error on {where}: {first}") from None
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _db_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--db",
+        metavar="URL",
+        default=None,
+        help="database URL (default: $AINISA_DATABASE_URL, else sqlite:///ainisa.db)",
+    )
+    parent.add_argument(
+        "--table-prefix",
+        metavar="PREFIX",
+        default=None,
+        help="prefix of the store's table names (default: ainisa_)",
+    )
+    return parent
+
+
+def _group(commands: _Subparsers, name: str, help: str) -> _Subparsers:
+    parser = commands.add_parser(name, help=help, description=help)
+    actions = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
+# -- store -------------------------------------------------------------------------------
+
+
+def _store_init(args: argparse.Namespace) -> int:
+    with _store(args, need_schema=False) as store:
+        before = store.schema_version()
+        version = store.init()
+        where = store.engine.url.render_as_string(hide_password=True)
+    if before is None:
+        print(f"created the store schema (version {version}) in {where}")
+    elif before == version:
+        print(f"the store schema in {where} is up to date (version {version})")
+    else:
+        print(f"upgraded the store schema in {where} from version {before} to {version}")
+    return 0
+
+
+def _store_genkey(args: argparse.Namespace) -> int:
+    try:
+        from .sql import generate_master_key
+    except ImportError:
+        raise CommandError(
+            'genkey needs cryptography: pip install "ainisa-middleware[sql]"'
+        ) from None
+    print(generate_master_key())
+    return 0
+
+
+def _store_reencrypt(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        changed = store.reencrypt()
+    print(f"re-encrypted {changed} secret(s) under the first key of AINISA_MASTER_KEY")
+    return 0
+
+
+# -- business ----------------------------------------------------------------------------
+
+
+def _business_add(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.add_business(
+            args.business_id,
+            name=args.name,
+            plan=args.plan,
+            require_identity=args.require_identity,
+        )
+        info = store.get_business(args.business_id)
+    feature = "identity enabled" if info.identity_enabled else "identity not in this plan"
+    print(f"added business {info.id!r} (plan {info.plan}: {feature})")
+    return 0
+
+
+def _business_update(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.update_business(
+            args.business_id,
+            name=args.name,
+            plan=args.plan,
+            require_identity=args.require_identity,
+        )
+    print(f"updated business {args.business_id!r}")
+    return 0
+
+
+def _business_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        info = store.get_business(args.business_id, reveal=args.reveal)
+        now = store.now()
+    feature = "identity enabled" if info.identity_enabled else "identity not in this plan"
+    lines = [
+        f"business {info.id}",
+        f"  name:             {info.name}",
+        f"  plan:             {info.plan} ({feature})",
+        f"  require identity: {'yes' if info.require_identity else 'no'}",
+        f"  created:          {_when(info.created)}",
+        "widgets:",
+    ]
+    lines += [
+        f"  {w.id}  {'disabled' if w.disabled else 'enabled'}  created {_when(w.created)}"
+        for w in info.widgets
+    ] or ["  (none: add one with 'ainisa-middleware widget add')"]
+    lines.append("secrets (newest first):")
+    for s in info.secrets:
+        state = s.state(now)
+        if state == "expiring":
+            state = f"verifies until {_when(s.expires)}"
+        elif state == "expired":
+            state = f"expired {_when(s.expires)}"
+        elif state == "retired":
+            state = f"retired {_when(s.retired)}"
+        value = f"  value {s.value}" if s.value is not None else ""
+        lines.append(f"  {s.id}  {state}  created {_when(s.created)}{value}")
+    if not info.secrets:
+        lines.append("  (none: make one with 'ainisa-middleware secret rotate')")
+    print("\n".join(lines))
+    return 0
+
+
+# -- widget ------------------------------------------------------------------------------
+
+
+def _widget_add(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.add_widget(args.widget_id, business_id=args.business)
+    print(f"added widget {args.widget_id!r} to business {args.business!r}")
+    return 0
+
+
+def _widget_disable(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.disable_widget(args.widget_id)
+    print(f"disabled widget {args.widget_id!r}: its requests now get 404 unknown_widget")
+    return 0
+
+
+def _widget_enable(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.enable_widget(args.widget_id)
+    print(f"enabled widget {args.widget_id!r}")
+    return 0
+
+
+# -- secret ------------------------------------------------------------------------------
+
+
+def _secret_rotate(args: argparse.Namespace) -> int:
+    value: str | None = None
+    if args.import_env:
+        value = os.environ.get(args.import_env)
+        if not value:
+            raise CommandError(f"environment variable {args.import_env} is not set or empty")
+    with _store(args) as store:
+        new = store.rotate_secret(args.business_id, args.grace, value=value)
+    # The secret alone on stdout, so that SECRET=$(... secret rotate shop) works;
+    # the explanation on stderr.
+    print(new.value)
+    print(
+        f"secret {new.id} is now the current secret of business {new.business_id!r}; "
+        f"any earlier secret verifies until {_when(new.previous_expire)}. "
+        "It is shown only this once: put it in the business's server configuration now.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _secret_retire(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        store.retire_secret(args.secret_id)
+    print(f"retired secret {args.secret_id}: hashes made with it no longer verify")
+    return 0
+
+
+# -- registration ------------------------------------------------------------------------
+
+
+def _add(
+    actions: _Subparsers,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+) -> argparse.ArgumentParser:
+    parser = actions.add_parser(name, parents=[_db_option()], help=help, description=help)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def add_commands(commands: _Subparsers) -> None:
+    """Add ``store``, ``business``, ``widget`` and ``secret`` to the command line."""
+    store = _group(commands, "store", "create and maintain the business store (SQL)")
+    _add(store, "init", _store_init, "create the schema, or upgrade it; safe to repeat")
+    _add(store, "genkey", _store_genkey, "print a new key for AINISA_MASTER_KEY")
+    _add(
+        store,
+        "reencrypt",
+        _store_reencrypt,
+        "encrypt every secret under the first key of AINISA_MASTER_KEY",
+    )
+
+    business = _group(commands, "business", "add, change and show businesses")
+    add = _add(business, "add", _business_add, "add a business")
+    add.add_argument("business_id", metavar="ID")
+    add.add_argument("--name", help="display name (default: the ID)")
+    add.add_argument("--plan", required=True, help="plan name, e.g. free or pro")
+    add.add_argument(
+        "--require-identity",
+        action="store_true",
+        help="reject visitors who are not verified (401 identity_required)",
+    )
+    update = _add(business, "update", _business_update, "change a business")
+    update.add_argument("business_id", metavar="ID")
+    update.add_argument("--name")
+    update.add_argument("--plan")
+    update.add_argument("--require-identity", action=argparse.BooleanOptionalAction, default=None)
+    show = _add(business, "show", _business_show, "show a business, its widgets and secrets")
+    show.add_argument("business_id", metavar="ID")
+    show.add_argument(
+        "--reveal", action="store_true", help="also print secret values (they are hidden)"
+    )
+
+    widget = _group(commands, "widget", "register and disable widgets")
+    wadd = _add(widget, "add", _widget_add, "register a widget ID for a business")
+    wadd.add_argument("widget_id", metavar="WIDGET_ID")
+    wadd.add_argument("--business", required=True, metavar="ID")
+    for name, func, text in (
+        ("disable", _widget_disable, "refuse a widget's requests (404)"),
+        ("enable", _widget_enable, "accept a disabled widget's requests again"),
+    ):
+        _add(widget, name, func, text).add_argument("widget_id", metavar="WIDGET_ID")
+
+    secret = _group(commands, "secret", "rotate and retire secrets")
+    rotate = _add(
+        secret,
+        "rotate",
+        _secret_rotate,
+        "make a new secret and print it once; earlier ones verify for the grace period",
+    )
+    rotate.add_argument("business_id", metavar="BUSINESS")
+    rotate.add_argument(
+        "--grace",
+        type=parse_duration,
+        default=timedelta(days=7),
+        help="how long earlier secrets keep verifying: 7d (default), 12h, 30m, 0",
+    )
+    rotate.add_argument(
+        "--import-env",
+        metavar="VAR",
+        help="take the new secret from this environment variable instead of generating one",
+    )
+    retire = _add(secret, "retire", _secret_retire, "stop a secret from verifying, now")
+    retire.add_argument("secret_id", metavar="SECRET_ID")

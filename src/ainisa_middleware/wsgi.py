@@ -1,0 +1,274 @@
+"""WSGI middleware: Flask, Bottle, Pyramid, Falcon, any WSGI app.
+
+Install the extra, ``pip install "ainisa-middleware[wsgi]"``, then wrap the app::
+
+    app.wsgi_app = AinisaWSGIMiddleware(app.wsgi_app, resolver=resolver, paths=["/chat"])
+
+(Flask), or ``application = AinisaWSGIMiddleware(application, ...)`` for any other
+WSGI app. The verified visitor is ``environ["ainisa.user"]``; in Flask,
+``request.environ["ainisa.user"]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+try:
+    from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+    from werkzeug.wrappers import Response
+    from werkzeug.wsgi import get_content_length, get_input_stream
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "ainisa_middleware.wsgi needs werkzeug: install it with "
+        "'pip install \"ainisa-middleware[wsgi]\"'."
+    ) from exc
+
+from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareConfig
+from .errors import ERRORS, RequestError, error_body
+from .models import Business
+from .resolvers import _checked
+from .verify import Verifier
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "CACHED_ENVIRON_KEYS",
+    "CACHED_ENVIRON_PREFIXES",
+    "ENVIRON_KEY",
+    "AinisaWSGIMiddleware",
+]
+
+#: Where the app finds the :class:`~ainisa_middleware.AinisaUser`.
+ENVIRON_KEY: Final = "ainisa.user"
+#: Environ keys in which WSGI frameworks cache what they parsed from a request.
+#: An outer middleware that already parsed the request would otherwise hand the
+#: app the original, unverified body or query through them.
+CACHED_ENVIRON_KEYS: Final = (
+    "werkzeug.request",  # werkzeug Request(environ) stores itself here
+    "webob._body_file",  # WebOb: the body stream and its length
+    "webob._parsed_query_vars",
+    "webob._parsed_post_vars",
+    "webob.adhoc_attrs",  # WebOb: attributes set on Request objects (request.json_body ...)
+    "webob.is_body_seekable",
+    "webob.is_body_readable",
+    "paste.parsed_querystring",  # Paste's parse_querystring / parse_formvars
+    "paste.parsed_formvars",
+)
+#: Key prefixes with the same role: Bottle keeps ``bottle.request.body``,
+#: ``bottle.request.json``, ``bottle.request.forms``, ``bottle.request.query`` ...
+CACHED_ENVIRON_PREFIXES: Final = ("bottle.request", "webob._parsed_")
+
+_WIDGET_HEADER_KEY: Final = "HTTP_X_AINISA_WIDGET_ID"
+_READ_CHUNK: Final = 64 * 1024
+
+
+class _Unreadable(Exception):
+    """The client stopped sending before the body it announced was complete."""
+
+
+class AinisaWSGIMiddleware:
+    """Verify Ainisa chat visitors before a WSGI app sees the request.
+
+    On paths under ``paths`` it reads the body (at most ``max_body_size``
+    bytes, whatever ``Content-Length`` claims), resolves the widget's business,
+    checks the user hash, and calls the app with a copy of the environ whose
+    ``wsgi.input``, ``CONTENT_LENGTH`` and ``QUERY_STRING`` hold only verified
+    identity, with no framework's cached parse of the original request, and
+    with the visitor in ``environ["ainisa.user"]``. Other paths and ``OPTIONS``
+    preflights pass through untouched.
+
+    A body the server does not delimit (no ``Content-Length`` and no
+    ``wsgi.input_terminated``) is treated as empty and the app gets an empty
+    stream, as werkzeug does: the app never reads bytes the middleware did not see.
+
+    The resolver is called in the request's thread. A resolver with only
+    ``async aresolve`` runs in a fresh event loop per uncached lookup
+    (``asyncio.run``), bounded by ``resolver_timeout``; its clients must not be
+    tied to another event loop. Prefer a sync resolver behind a WSGI server.
+
+    :param app: the WSGI app to protect.
+    :param resolver: finds the :class:`~ainisa_middleware.Business` for a widget ID.
+    :param paths: path prefixes of the chat endpoints, segment-aware.
+    :param mode: ``"strip"`` (unverified visitors continue anonymous) or ``"enforce"``
+        (user data that fails verification gets 401).
+    :param max_body_size: largest body accepted, in bytes; larger gets 413.
+    :param resolver_timeout: seconds an async-only resolver may take before 503;
+        a sync resolver applies it as its own connect and query timeout.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        resolver: object,
+        paths: Sequence[str],
+        mode: str = "strip",
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
+    ) -> None:
+        self.app = app
+        self.config = MiddlewareConfig.build(
+            resolver=resolver,
+            paths=paths,
+            mode=mode,
+            max_body_size=max_body_size,
+            resolver_timeout=resolver_timeout,
+        )
+        self.verifier = Verifier(self.config)
+        self._peek = _method(resolver, "peek")
+        self._lookup = _sync_lookup(resolver, self.config.resolver_timeout)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if not self.config.intercepts(method, _path(environ)):
+            return self.app(environ, start_response)
+        outcome = self._handle(environ)
+        if isinstance(outcome, str):
+            return _error_response(outcome)(environ, start_response)
+        return self.app(outcome, start_response)
+
+    def _handle(self, environ: WSGIEnvironment) -> WSGIEnvironment | str:
+        """The environ to call the app with, or the error code to answer."""
+        verifier = self.verifier
+        try:
+            body = _read_body(environ, self.config.max_body_size)
+            query = environ.get("QUERY_STRING", "").encode("latin-1")
+            parsed = verifier.inspect(
+                content_type=environ.get("CONTENT_TYPE"),
+                widget_header=environ.get(_WIDGET_HEADER_KEY),
+                query_string=query,
+                body=body,
+            )
+        except RequestError as error:
+            verifier.log_error(error.code)
+            return error.code
+        except _Unreadable as exc:
+            verifier.log_error("malformed_body", None, exc.__cause__)
+            return "malformed_body"
+
+        business = self._resolve(parsed.widget_id)
+        if not isinstance(business, Business):
+            return business
+        decision = verifier.decide(parsed, business)
+        if decision.error is not None:
+            return decision.error
+
+        new = _clean_environ(environ)
+        new["wsgi.input"] = io.BytesIO(body if decision.body is None else decision.body)
+        if decision.body is not None or body or "CONTENT_LENGTH" in environ:
+            new["CONTENT_LENGTH"] = str(len(body if decision.body is None else decision.body))
+        if decision.query is not None:
+            new["QUERY_STRING"] = decision.query.decode("latin-1")
+        new[ENVIRON_KEY] = decision.user
+        return new
+
+    def _resolve(self, widget_id: str) -> Business | str:
+        """The business, or the error code to answer with (logged here)."""
+        result: Business | None
+        found = False
+        if self._peek is not None:
+            found, result = self._peek(widget_id)
+        if not found:
+            try:
+                result = _checked(self._lookup(widget_id), self.config.resolver)
+            except Exception as exc:  # a failing or slow store: never fail open
+                self.verifier.log_error("resolver_unavailable", widget_id, exc)
+                return "resolver_unavailable"
+        if result is None:
+            self.verifier.log_error("unknown_widget", widget_id)
+            return "unknown_widget"
+        return result
+
+
+def _method(obj: object, name: str) -> Any:
+    value = getattr(obj, name, None)
+    return value if callable(value) else None
+
+
+def _sync_lookup(resolver: object, timeout: float | None) -> Callable[[str], object]:
+    resolve = _method(resolver, "resolve")
+    if resolve is not None:
+        return resolve  # type: ignore[no-any-return]
+    aresolve = _method(resolver, "aresolve")  # MiddlewareConfig.build checked it exists
+
+    def run(widget_id: str) -> object:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "an async-only resolver cannot run from a thread with a running event "
+                "loop; give AinisaWSGIMiddleware a resolver with a sync resolve()"
+            )
+
+        async def bounded() -> object:
+            return await asyncio.wait_for(aresolve(widget_id), timeout)
+
+        return asyncio.run(bounded())
+
+    return run
+
+
+def _path(environ: WSGIEnvironment) -> str:
+    # PATH_INFO is the URL-decoded path as latin-1 characters (PEP 3333); undo that
+    # so prefixes match the decoded UTF-8 path as on the other hosts.
+    raw: str = environ.get("PATH_INFO", "")
+    try:
+        return raw.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a server that already decoded as UTF-8
+        return raw
+
+
+def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    """At most ``limit`` bytes of body; raises ``body_too_large`` past it.
+
+    werkzeug's ``get_input_stream`` gives a stream bounded by ``CONTENT_LENGTH``,
+    or, when the server sets ``wsgi.input_terminated`` (chunked requests), the
+    raw stream capped at ``limit + 1``; with neither, an empty one.
+    """
+    declared = get_content_length(environ)
+    if declared is not None and declared > limit:
+        raise RequestError("body_too_large")
+    if environ.get("webob.is_body_seekable"):
+        # WebOb parsed the body above us and left its seekable copy at the end.
+        environ["wsgi.input"].seek(0)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        stream = get_input_stream(environ, safe_fallback=True, max_content_length=limit + 1)
+        while size <= limit:
+            chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except RequestEntityTooLarge:
+        raise RequestError("body_too_large") from None
+    except ClientDisconnected as exc:
+        # A Content-Length that promised more than the client sent.
+        raise _Unreadable from exc
+    if size > limit:
+        raise RequestError("body_too_large")
+    return b"".join(chunks)
+
+
+def _clean_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
+    """A copy of ``environ`` without cached parses and stream framing of the original."""
+    new = {
+        key: value
+        for key, value in environ.items()
+        if key not in CACHED_ENVIRON_KEYS and not key.startswith(CACHED_ENVIRON_PREFIXES)
+    }
+    # The new input is a sized BytesIO: no chunked framing, no server termination.
+    new.pop("HTTP_TRANSFER_ENCODING", None)
+    new.pop("wsgi.input_terminated", None)
+    return new
+
+
+def _error_response(code: str) -> Response:
+    return Response(error_body(code), status=ERRORS[code].status, content_type="application/json")

@@ -1,0 +1,346 @@
+"""AinisaMiddleware under Django's test Client (WSGI handler) and AsyncClient (ASGI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import webtest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponse
+from django.test import AsyncClient, Client, override_settings
+
+from ainisa_middleware import Business, StaticResolver, user_hash
+from ainisa_middleware.django import AinisaMiddleware
+from tests.test_django.resolvers import PRO, SECRET
+
+HASH_42 = user_hash(SECRET, "42")
+MIDDLEWARE_PATH = "ainisa_middleware.django.AinisaMiddleware"
+BASE: dict[str, Any] = {"RESOLVER": "tests.test_django.resolvers.resolver", "PATHS": ["/chat"]}
+
+
+def ainisa(**changes: Any) -> override_settings:
+    return override_settings(AINISA={**BASE, **changes})
+
+
+def verified(**extra: Any) -> dict[str, Any]:
+    return {
+        "message": "hi",
+        "user": {"user_id": "42", "user_hash": HASH_42, "firstname": "Ann"},
+        **extra,
+    }
+
+
+Post = Callable[..., Any]
+
+
+def sync_post(path: str, data: Any, **kwargs: Any) -> Any:
+    return Client().post(path, data, **kwargs)
+
+
+def async_post(path: str, data: Any, **kwargs: Any) -> Any:
+    return asyncio.run(AsyncClient().post(path, data, **kwargs))
+
+
+@pytest.fixture(params=["sync-client", "async-client"])
+def post(request: pytest.FixtureRequest) -> Post:
+    """The same request through Django's WSGI handler and its ASGI handler."""
+    return sync_post if request.param == "sync-client" else async_post
+
+
+@pytest.fixture(params=["/chat", "/chat/async"])
+def chat_path(request: pytest.FixtureRequest) -> str:
+    """A sync view and an async view."""
+    return str(request.param)
+
+
+def post_json(post: Post, path: str, body: Any, widget: str | None = "wid_pro") -> Any:
+    headers = {"X-Ainisa-Widget-Id": widget} if widget else {}
+    return post(path, json.dumps(body), content_type="application/json", headers=headers)
+
+
+# -- what the view reads ---------------------------------------------------------
+
+
+def test_verified_json_view_reads_only_verified_identity(post: Post, chat_path: str) -> None:
+    response = post_json(post, chat_path, verified(user_hash=HASH_42))
+    assert response.status_code == 200
+    data = response.json()
+    expected = {"message": "hi", "user": {"user_id": "42", "firstname": "Ann"}}
+    assert data["json"] == expected
+    assert "user_hash" not in data["body"]
+    assert data["content_length"] == str(len(data["body"].encode("utf-8")))
+    assert data["user"]["status"] == "verified"
+    assert data["user"]["user_id"] == "42"
+    assert data["user"]["business_id"] == "biz_pro"
+
+
+def test_unverified_json_user_is_gone_from_body(post: Post, chat_path: str) -> None:
+    body = verified()
+    body["user"]["user_hash"] = "f" * 64
+    data = post_json(post, chat_path, body).json()
+    assert data["json"] == {"message": "hi"}
+    assert data["user"]["status"] == "invalid_hash"
+    assert data["user"]["user_id"] is None
+
+
+def test_form_post_and_get_are_rewritten(post: Post, chat_path: str) -> None:
+    response = post(
+        f"{chat_path}?widget_id=wid_pro&page=2",
+        "user_id=42&user_hash=bad&firstname=Ann&message=hi",
+        content_type="application/x-www-form-urlencoded",
+    )
+    data = response.json()
+    assert data["POST"] == {"message": ["hi"]}
+    assert data["GET"] == {"widget_id": ["wid_pro"], "page": ["2"]}
+    assert data["body"] == "message=hi"
+    assert data["user"]["status"] == "invalid_hash"
+
+
+def test_verified_query_keeps_id_drops_hash(post: Post) -> None:
+    response = post(
+        f"/chat?widget_id=wid_pro&user_id=42&user_hash={HASH_42}", "", content_type="text/plain"
+    )
+    data = response.json()
+    assert data["GET"] == {"widget_id": ["wid_pro"], "user_id": ["42"]}
+    assert data["query_string"] == "widget_id=wid_pro&user_id=42"
+    assert data["user"]["status"] == "verified"
+
+
+def test_non_ascii_query_survives_rewriting(post: Post) -> None:
+    response = post(
+        "/chat?widget_id=wid_pro&q=%C3%A9t%C3%A9&user_id=7", "", content_type="text/plain"
+    )
+    data = response.json()
+    assert data["GET"] == {"widget_id": ["wid_pro"], "q": ["\u00e9t\u00e9"]}
+
+
+def test_other_paths_and_preflight_pass_untouched(post: Post) -> None:
+    data = post("/other?user_hash=x", "user_hash=y", content_type="text/plain").json()
+    assert data["body"] == "user_hash=y"
+    assert data["GET"] == {"user_hash": ["x"]}
+    assert data["user"] is None
+    response = Client().options("/chat?user_hash=x")
+    assert response.status_code == 200
+    assert response.json()["user"] is None
+
+
+# -- errors ---------------------------------------------------------------------
+
+
+def test_errors_are_json_responses_from_the_table(post: Post) -> None:
+    response = post("/chat", "hello", content_type="text/plain")
+    assert response.status_code == 415
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "detail": "Chat requests must be sent as application/json or "
+        "application/x-www-form-urlencoded.",
+    }
+
+
+def test_unknown_widget_is_404(post: Post) -> None:
+    response = post_json(post, "/chat", {}, widget="nope")
+    assert response.status_code == 404
+    assert response.json()["error"] == "unknown_widget"
+
+
+def test_body_over_limit_is_413(post: Post) -> None:
+    with ainisa(MAX_BODY_SIZE=50):
+        response = post_json(post, "/chat", {"pad": "x" * 60})
+    assert response.status_code == 413
+    assert response.json()["error"] == "body_too_large"
+
+
+def test_enforce_mode_rejects_failed_identity(post: Post) -> None:
+    with ainisa(MODE="enforce"):
+        response = post_json(post, "/chat", {"user": {"user_id": "42", "user_hash": "00"}})
+    assert response.status_code == 401
+    assert response.json()["error"] == "identity_verification_failed"
+
+
+class _Down:
+    calls = 0
+
+    def resolve(self, widget_id: str) -> Business | None:
+        type(self).calls += 1
+        raise ConnectionError("database is down")
+
+
+def test_failing_sync_resolver_is_503(post: Post, caplog: pytest.LogCaptureFixture) -> None:
+    _Down.calls = 0
+    with ainisa(RESOLVER=_Down()), caplog.at_level(logging.WARNING, "ainisa_middleware"):
+        response = post_json(post, "/chat", verified())
+    assert response.status_code == 503
+    assert response.json()["error"] == "resolver_unavailable"
+    assert _Down.calls == 1
+    assert SECRET not in caplog.text
+
+
+class _SlowAsync:
+    async def aresolve(self, widget_id: str) -> Business | None:
+        await asyncio.sleep(5)
+        return PRO
+
+
+def test_slow_async_resolver_times_out_on_the_async_path() -> None:
+    with ainisa(RESOLVER=_SlowAsync(), RESOLVER_TIMEOUT=0.05):
+        response = async_post(
+            "/chat",
+            "{}",
+            content_type="application/json",
+            headers={"X-Ainisa-Widget-Id": "wid_pro"},
+        )
+    assert response.status_code == 503
+    assert response.json()["error"] == "resolver_unavailable"
+
+
+class _AsyncOnly:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def aresolve(self, widget_id: str) -> Business | None:
+        self.calls += 1
+        return PRO if widget_id == "wid_pro" else None
+
+
+class _SyncOnly:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def resolve(self, widget_id: str) -> Business | None:
+        self.calls += 1
+        return PRO if widget_id == "wid_pro" else None
+
+
+@pytest.mark.parametrize("resolver_class", [_AsyncOnly, _SyncOnly])
+def test_sync_and_async_resolvers_work_in_both_modes(post: Post, resolver_class: type) -> None:
+    resolver = resolver_class()
+    with ainisa(RESOLVER=resolver):
+        response = post_json(post, "/chat", verified())
+    assert response.json()["user"]["status"] == "verified"
+    assert resolver.calls == 1
+
+
+def test_resolver_returning_wrong_type_is_503(post: Post) -> None:
+    class Wrong:
+        def resolve(self, widget_id: str) -> object:
+            return "biz_pro"
+
+    with ainisa(RESOLVER=Wrong()):
+        response = post_json(post, "/chat", {})
+    assert response.status_code == 503
+
+
+# -- placement ------------------------------------------------------------------
+
+
+class EagerReader:
+    """A middleware above ours that reads the body, POST and GET before we run."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        assert request.body
+        assert request.POST.get("user_id") == "42"
+        assert request.GET.get("page") == "2"
+        return self.get_response(request)
+
+
+def test_data_read_above_the_middleware_is_not_what_the_view_sees() -> None:
+    stack = [
+        "tests.test_django.test_middleware.EagerReader",
+        MIDDLEWARE_PATH,
+    ]
+    with override_settings(MIDDLEWARE=stack):
+        response = Client().post(
+            "/chat?widget_id=wid_pro&page=2&firstname=",
+            "user_id=42&user_hash=bad&message=hi",
+            content_type="application/x-www-form-urlencoded",
+        )
+    data = response.json()
+    assert data["POST"] == {"message": ["hi"]}
+    assert data["GET"] == {"widget_id": ["wid_pro"], "page": ["2"]}
+    assert data["body"] == "message=hi"
+
+
+def test_placed_after_csrf_middleware_it_still_verifies_before_the_view() -> None:
+    # CsrfViewMiddleware reads request.POST in process_view, which Django runs
+    # after every middleware's __call__: its position does not matter for us.
+    stack = ["django.middleware.csrf.CsrfViewMiddleware", MIDDLEWARE_PATH]
+    with override_settings(MIDDLEWARE=stack):
+        response = Client(enforce_csrf_checks=True).post(
+            "/chat",
+            "widget_id=wid_pro&user_id=42&user_hash=bad",
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert response.json()["POST"] == {"widget_id": ["wid_pro"]}
+
+
+# -- configuration ----------------------------------------------------------------
+
+
+def test_bad_settings_fail_at_startup_with_every_problem() -> None:
+    bad = {"RESOLVER": None, "PATHS": "/chat", "MODE": "x"}
+    with override_settings(AINISA=bad), pytest.raises(ImproperlyConfigured) as info:
+        AinisaMiddleware(lambda request: HttpResponse())
+    text = str(info.value)
+    assert "AINISA['RESOLVER'] is required" in text
+    assert "AINISA['PATHS'] must be a list" in text
+    assert "AINISA['MODE'] must be 'strip' or 'enforce'" in text
+
+
+def test_missing_settings_fail_at_wsgi_startup() -> None:
+    with override_settings(AINISA=None), pytest.raises(ImproperlyConfigured) as info:
+        WSGIHandler()
+    assert "settings.AINISA is not set" in str(info.value)
+
+
+def test_resolver_object_in_settings_is_used_as_is(post: Post) -> None:
+    resolver = StaticResolver({"wid_x": Business(id="biz_x", secrets=(SECRET,))})
+    with ainisa(RESOLVER=resolver):
+        response = post_json(post, "/chat", verified(), widget="wid_x")
+    assert response.json()["user"]["business_id"] == "biz_x"
+
+
+# -- WebTest over Django's WSGI application -----------------------------------------
+
+
+def test_webtest_over_django_wsgi_application() -> None:
+    app = webtest.TestApp(WSGIHandler(), lint=True)
+    response = app.post_json(
+        "/chat", verified(widget_id="wid_pro", user_hash=HASH_42), headers={"Host": "testserver"}
+    )
+    data = response.json
+    assert data["json"] == {
+        "message": "hi",
+        "widget_id": "wid_pro",
+        "user": {"user_id": "42", "firstname": "Ann"},
+    }
+    assert data["user"]["status"] == "verified"
+
+
+def test_webtest_hostile_bodies_never_reach_django_views() -> None:
+    app = webtest.TestApp(WSGIHandler(), lint=True)
+    hostile = [
+        (b'{"widget_id":"wid_pro","widget_id":"wid_pro"}', 400, "malformed_body"),
+        (b'{"widget_id":"wid_pro","n":NaN}', 400, "malformed_body"),
+        (b"[1,2]", 400, "malformed_body"),
+        (b'{"widget_id":"wid_pro","x":' + b"[" * 40 + b"]" * 40 + b"}", 400, "malformed_body"),
+        (b"\xff\xfe", 400, "malformed_body"),
+    ]
+    for body, status, code in hostile:
+        response = app.post(
+            "/chat",
+            body,
+            content_type="application/json",
+            status=status,
+            headers={"Host": "testserver"},
+        )
+        assert response.json["error"] == code, body

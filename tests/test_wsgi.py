@@ -1,0 +1,662 @@
+"""AinisaWSGIMiddleware: WebTest (lint on) over a raw WSGI app, a werkzeug app and Flask."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import flask
+import pytest
+import webob
+import webtest
+from webtest.lint import middleware as lint_middleware
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request, Response
+
+from ainisa_middleware import (
+    AinisaUser,
+    Business,
+    CachedResolver,
+    ConfigurationError,
+    StaticResolver,
+    user_hash,
+)
+from ainisa_middleware.wsgi import (
+    CACHED_ENVIRON_KEYS,
+    CACHED_ENVIRON_PREFIXES,
+    ENVIRON_KEY,
+    AinisaWSGIMiddleware,
+)
+
+from .cases import PATHS, RESOLVER, ROWS, Case, check, echo_payload
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+SECRET = "wsgi-test-secret"
+PRO = Business(id="biz_pro", secrets=(SECRET,))
+FREE = Business(id="biz_free", secrets=(SECRET,), identity_enabled=False)
+STRICT = Business(id="biz_strict", secrets=(SECRET,), require_identity=True)
+MAPPING = {"wid_pro": PRO, "wid_free": FREE, "wid_strict": STRICT}
+HASH_42 = user_hash(SECRET, "42")
+
+
+def _user(user: object) -> dict[str, Any] | None:
+    if not isinstance(user, AinisaUser):
+        return None
+    return {"status": user.status.value, "user_id": user.user_id, "email": user.email}
+
+
+def raw_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Reads ``wsgi.input`` itself, the way a hand-written WSGI app would."""
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    body = stream.read(int(length)) if length else stream.read()
+    payload = {
+        "body": body.decode("utf-8", "replace"),
+        "query": environ.get("QUERY_STRING", ""),
+        "content_length": length,
+        "transfer_encoding": environ.get("HTTP_TRANSFER_ENCODING"),
+        "input_terminated": "wsgi.input_terminated" in environ,
+        "user": _user(environ.get(ENVIRON_KEY)),
+        "has_user": ENVIRON_KEY in environ,
+        "keys": sorted(k for k in environ if "." in k),
+    }
+    out = json.dumps(payload).encode("utf-8")
+    start_response(
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
+    )
+    return [out]
+
+
+@Request.application  # type: ignore[arg-type]
+def werkzeug_echo(request: Request) -> Response:
+    """Reads through werkzeug's own parsers."""
+    payload = {
+        "json": request.get_json(silent=True),
+        "form": request.form.to_dict(flat=False),
+        "args": request.args.to_dict(flat=False),
+        "user": _user(request.environ.get(ENVIRON_KEY)),
+    }
+    return Response(json.dumps(payload), content_type="application/json")
+
+
+def make_flask(**options: Any) -> flask.Flask:
+    app = flask.Flask(__name__)
+
+    @app.route("/chat", methods=["GET", "POST", "OPTIONS"])
+    @app.route("/other", methods=["GET", "POST"])
+    def chat() -> dict[str, Any]:
+        return {
+            "json": flask.request.get_json(silent=True),
+            "form": flask.request.form.to_dict(flat=False),
+            "args": flask.request.args.to_dict(flat=False),
+            "data": flask.request.get_data(as_text=True),
+            "user": _user(flask.request.environ.get(ENVIRON_KEY)),
+        }
+
+    app.wsgi_app = AinisaWSGIMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, **{"resolver": StaticResolver(MAPPING), "paths": ["/chat"], **options}
+    )
+    return app
+
+
+def wrap(app: WSGIApplication = raw_echo, **options: Any) -> AinisaWSGIMiddleware:
+    # The inner lint checks the environ the middleware hands the app.
+    settings: dict[str, Any] = {"resolver": StaticResolver(MAPPING), "paths": ["/chat"]}
+    settings.update(options)
+    return AinisaWSGIMiddleware(lint_middleware(app), **settings)
+
+
+@pytest.fixture
+def client() -> webtest.TestApp:
+    return webtest.TestApp(wrap(), lint=True)
+
+
+def verified_json(**extra: Any) -> dict[str, Any]:
+    return {
+        "message": "hi",
+        "user": {"user_id": "42", "user_hash": HASH_42, "email": "a@example.com"},
+        **extra,
+    }
+
+
+# -- what the app reads ---------------------------------------------------------
+
+
+def test_verified_json_reaches_raw_reader_without_hash(client: webtest.TestApp) -> None:
+    response = client.post_json("/chat", verified_json(), headers={"X-Ainisa-Widget-Id": "wid_pro"})
+    data = response.json
+    body = json.loads(data["body"])
+    assert body == {"message": "hi", "user": {"user_id": "42", "email": "a@example.com"}}
+    assert data["content_length"] == str(len(data["body"].encode("utf-8")))
+    assert data["user"] == {"status": "verified", "user_id": "42", "email": "a@example.com"}
+
+
+def test_unverified_json_user_is_removed(client: webtest.TestApp) -> None:
+    sent = verified_json()
+    sent["user"]["user_hash"] = "0" * 64
+    data = client.post_json("/chat?widget_id=wid_pro", sent).json
+    assert json.loads(data["body"]) == {"message": "hi"}
+    assert data["user"] == {"status": "invalid_hash", "user_id": None, "email": None}
+
+
+def test_form_and_query_are_rewritten_for_werkzeug_parsers() -> None:
+    client = webtest.TestApp(wrap(werkzeug_echo), lint=True)
+    data = client.post(
+        "/chat?widget_id=wid_pro&page=2",
+        {"user_id": "42", "user_hash": HASH_42, "firstname": "Ann", "message": "hi"},
+    ).json
+    assert data["form"] == {"user_id": ["42"], "firstname": ["Ann"], "message": ["hi"]}
+    assert data["args"] == {"widget_id": ["wid_pro"], "page": ["2"]}
+    assert data["user"]["status"] == "verified"
+
+
+def test_query_identity_is_stripped_from_query_string(client: webtest.TestApp) -> None:
+    data = client.get(f"/chat?widget_id=wid_pro&user_id=42&user_hash={HASH_42[:-1]}0&page=2").json
+    assert data["query"] == "widget_id=wid_pro&page=2"
+    assert data["user"]["status"] == "invalid_hash"
+
+
+def test_verified_query_keeps_fields_but_never_the_hash(client: webtest.TestApp) -> None:
+    data = client.get(f"/chat?widget_id=wid_pro&user_id=42&user_hash={HASH_42}").json
+    assert data["query"] == "widget_id=wid_pro&user_id=42"
+    assert data["user"]["status"] == "verified"
+
+
+def test_non_ascii_query_round_trips_as_latin1_environ_string(client: webtest.TestApp) -> None:
+    # PEP 3333: QUERY_STRING carries the raw bytes as latin-1 characters.
+    data = client.get("/chat?widget_id=wid_pro&q=%C3%A9t%C3%A9&user_id=7").json
+    assert data["query"] == "widget_id=wid_pro&q=%C3%A9t%C3%A9"
+
+
+def test_flask_app_sees_only_verified_identity() -> None:
+    client = webtest.TestApp(make_flask(), lint=True)
+    sent = verified_json(user_hash=HASH_42)
+    data = client.post_json("/chat", sent, headers={"X-Ainisa-Widget-Id": "wid_pro"}).json
+    assert data["json"] == {"message": "hi", "user": {"user_id": "42", "email": "a@example.com"}}
+    assert "user_hash" not in data["data"]
+    assert data["user"]["status"] == "verified"
+
+
+def test_flask_form_with_bad_hash_loses_every_identity_field() -> None:
+    client = webtest.TestApp(make_flask(), lint=True)
+    data = client.post(
+        "/chat", {"widget_id": "wid_pro", "user_id": "42", "user_hash": "zz", "message": "hi"}
+    ).json
+    assert data["form"] == {"widget_id": ["wid_pro"], "message": ["hi"]}
+    assert data["user"]["status"] == "invalid_hash"
+
+
+def test_flask_enforce_mode_rejects_bad_identity() -> None:
+    client = webtest.TestApp(make_flask(mode="enforce"), lint=True)
+    response = client.post_json(
+        "/chat", {"widget_id": "wid_pro", "user": {"user_id": "1"}}, status=401
+    )
+    assert response.json["error"] == "identity_verification_failed"
+    assert response.content_type == "application/json"
+
+
+# -- pass-through ---------------------------------------------------------------
+
+
+def test_other_paths_pass_untouched(client: webtest.TestApp) -> None:
+    data = client.post("/chatter?user_hash=x", "user_hash=y", content_type="text/plain").json
+    assert data["body"] == "user_hash=y"
+    assert data["query"] == "user_hash=x"
+    assert data["has_user"] is False
+
+
+def test_options_preflight_passes_untouched(client: webtest.TestApp) -> None:
+    data = client.options("/chat?user_hash=x").json
+    assert data["query"] == "user_hash=x"
+    assert data["has_user"] is False
+
+
+def test_prefix_matches_utf8_decoded_path_info() -> None:
+    client = webtest.TestApp(wrap(paths=["/ch\u00e4t"]), lint=True)
+    data = client.get("/ch%C3%A4t/x?widget_id=wid_pro&user_id=1").json
+    assert data["query"] == "widget_id=wid_pro"
+
+
+# -- errors ---------------------------------------------------------------------
+
+
+def test_errors_are_contract_json(client: webtest.TestApp) -> None:
+    response = client.post("/chat", b"hello", content_type="text/plain", status=415)
+    assert response.json == {
+        "error": "unsupported_media_type",
+        "detail": "Chat requests must be sent as application/json or "
+        "application/x-www-form-urlencoded.",
+    }
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_unknown_widget_is_404(client: webtest.TestApp) -> None:
+    response = client.post_json("/chat", {"widget_id": "nope"}, status=404)
+    assert response.json["error"] == "unknown_widget"
+
+
+def test_repeated_widget_header_is_malformed_as_servers_join_it(
+    client: webtest.TestApp,
+) -> None:
+    # WSGI servers join repeated headers with ", "; no valid widget ID has a comma.
+    response = client.get(
+        "/chat", extra_environ={"HTTP_X_AINISA_WIDGET_ID": "wid_pro, wid_pro"}, status=400
+    )
+    assert response.json["error"] == "malformed_widget_id"
+
+
+def test_require_identity_rejects_anonymous(client: webtest.TestApp) -> None:
+    response = client.post_json("/chat", {"widget_id": "wid_strict"}, status=401)
+    assert response.json["error"] == "identity_required"
+
+
+class _Failing:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def resolve(self, widget_id: str) -> Business | None:
+        self.calls += 1
+        raise ConnectionError("database is down")
+
+
+def test_resolver_failure_is_503_and_never_fails_open(caplog: pytest.LogCaptureFixture) -> None:
+    failing = _Failing()
+    client = webtest.TestApp(wrap(resolver=failing), lint=True)
+    with caplog.at_level(logging.WARNING, "ainisa_middleware"):
+        response = client.post_json("/chat", verified_json(widget_id="wid_pro"), status=503)
+    assert response.json["error"] == "resolver_unavailable"
+    assert failing.calls == 1
+    assert "ConnectionError" in caplog.text
+    assert SECRET not in caplog.text
+
+
+class _WrongType:
+    def resolve(self, widget_id: str) -> object:
+        return {"id": "biz"}
+
+
+def test_resolver_returning_wrong_type_is_503() -> None:
+    client = webtest.TestApp(wrap(resolver=_WrongType()), lint=True)
+    assert client.get("/chat?widget_id=w", status=503).json["error"] == "resolver_unavailable"
+
+
+class _AsyncOnly:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls = 0
+
+    async def aresolve(self, widget_id: str) -> Business | None:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        return MAPPING.get(widget_id)
+
+
+def test_async_only_resolver_runs_in_its_own_loop() -> None:
+    resolver = _AsyncOnly()
+    client = webtest.TestApp(wrap(resolver=resolver), lint=True)
+    data = client.post_json("/chat", verified_json(widget_id="wid_pro")).json
+    assert data["user"]["status"] == "verified"
+    assert resolver.calls == 1
+
+
+def test_async_only_resolver_is_bounded_by_resolver_timeout() -> None:
+    client = webtest.TestApp(wrap(resolver=_AsyncOnly(delay=5), resolver_timeout=0.05), lint=True)
+    response = client.get("/chat?widget_id=wid_pro", status=503)
+    assert response.json["error"] == "resolver_unavailable"
+
+
+def test_async_only_resolver_inside_a_running_loop_is_503_not_a_crash() -> None:
+    middleware = wrap(resolver=_AsyncOnly())
+
+    async def call() -> tuple[str, bytes]:
+        return _call(middleware, EnvironBuilder("/chat?widget_id=wid_pro").get_environ())
+
+    status, body = asyncio.run(call())
+    assert status.startswith("503")
+    assert json.loads(body)["error"] == "resolver_unavailable"
+
+
+def test_cached_resolver_peek_answers_without_calling_resolve() -> None:
+    class Counting:
+        calls = 0
+
+        def resolve(self, widget_id: str) -> Business | None:
+            Counting.calls += 1
+            return MAPPING.get(widget_id)
+
+    client = webtest.TestApp(wrap(resolver=CachedResolver(Counting())), lint=True)
+    for _ in range(3):
+        client.get("/chat?widget_id=wid_pro")
+    assert Counting.calls == 1
+
+
+def test_bad_configuration_fails_at_construction() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        AinisaWSGIMiddleware(raw_echo, resolver=object(), paths="/chat", mode="block")
+    message = str(info.value)
+    assert "resolve(widget_id)" in message
+    assert "paths must be a list" in message
+    assert "mode must be 'strip' or 'enforce'" in message
+
+
+# -- streams --------------------------------------------------------------------
+
+
+def _call(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[str, bytes]:
+    seen: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append(status)
+        return lambda data: None
+
+    body = b"".join(app(environ, start_response))
+    return seen[0], body
+
+
+class _Recorder:
+    """An inner app that records the environ it was called with."""
+
+    def __init__(self) -> None:
+        self.environ: WSGIEnvironment | None = None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        self.environ = environ
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["wsgi.input"].read()]
+
+
+def _environ(body: bytes, **overrides: Any) -> WSGIEnvironment:
+    environ = EnvironBuilder(
+        "/chat",
+        method="POST",
+        data=body,
+        content_type="application/json",
+        headers={"X-Ainisa-Widget-Id": "wid_pro"},
+    ).get_environ()
+    for key, value in overrides.items():
+        if value is None:
+            environ.pop(key, None)
+        else:
+            environ[key] = value
+    return environ
+
+
+def _sized(**options: Any) -> tuple[AinisaWSGIMiddleware, _Recorder]:
+    inner = _Recorder()
+    settings: dict[str, Any] = {"resolver": StaticResolver(MAPPING), "paths": ["/chat"]}
+    settings.update(options)
+    return AinisaWSGIMiddleware(inner, **settings), inner
+
+
+class _Unbounded(io.RawIOBase):
+    """A stream that never ends, like a client that keeps sending."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        buffer[:size] = b" " * size
+        self.served += size
+        return size
+
+
+def test_declared_length_over_limit_is_413_without_reading() -> None:
+    middleware, inner = _sized(max_body_size=10)
+    stream = _Unbounded()
+    status, body = _call(middleware, _environ(b"", CONTENT_LENGTH="11", **{"wsgi.input": stream}))
+    assert status.startswith("413")
+    assert json.loads(body)["error"] == "body_too_large"
+    assert stream.served == 0
+    assert inner.environ is None
+
+
+def test_terminated_stream_is_read_to_at_most_limit_plus_one() -> None:
+    middleware, inner = _sized(max_body_size=100)
+    stream = _Unbounded()
+    environ = _environ(b"", CONTENT_LENGTH=None, **{"wsgi.input": stream})
+    environ["wsgi.input_terminated"] = True
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    status, _ = _call(middleware, environ)
+    assert status.startswith("413")
+    assert stream.served <= 101
+    assert inner.environ is None
+
+
+def test_terminated_chunked_body_is_verified_and_reframed() -> None:
+    middleware, inner = _sized()
+    sent = json.dumps(verified_json()).encode()
+    environ = _environ(sent, CONTENT_LENGTH=None, HTTP_TRANSFER_ENCODING="chunked")
+    environ["wsgi.input_terminated"] = True
+    status, echoed = _call(middleware, environ)
+    assert status.startswith("200")
+    assert inner.environ is not None
+    assert "HTTP_TRANSFER_ENCODING" not in inner.environ
+    assert "wsgi.input_terminated" not in inner.environ
+    assert inner.environ["CONTENT_LENGTH"] == str(len(echoed))
+    assert json.loads(echoed)["user"] == {"user_id": "42", "email": "a@example.com"}
+
+
+def test_body_exactly_at_limit_is_accepted_from_terminated_stream() -> None:
+    sent = json.dumps({"widget_id": "wid_pro", "pad": "x" * 50}).encode()
+    middleware, inner = _sized(max_body_size=len(sent))
+    environ = _environ(sent, CONTENT_LENGTH=None)
+    environ["wsgi.input_terminated"] = True
+    status, echoed = _call(middleware, environ)
+    assert status.startswith("200")
+    assert json.loads(echoed) == json.loads(sent)
+
+
+def test_undelimited_body_is_treated_as_empty_and_never_reaches_the_app() -> None:
+    # No Content-Length and no wsgi.input_terminated: reading could block, so the
+    # body counts as empty (werkzeug's safe fallback) and the app gets an empty stream.
+    middleware, inner = _sized()
+    sent = json.dumps(verified_json(widget_id="wid_pro")).encode()
+    environ = _environ(sent, CONTENT_LENGTH=None, HTTP_TRANSFER_ENCODING="chunked")
+    status, echoed = _call(middleware, environ)
+    assert status.startswith("200")
+    assert echoed == b""
+    assert inner.environ is not None
+    assert inner.environ[ENVIRON_KEY].status.value == "anonymous"
+
+
+def test_content_length_shorter_than_body_reads_only_what_it_declares() -> None:
+    middleware, inner = _sized()
+    sent = b'{"widget_id":"wid_pro"}{"user":{"user_id":"1"}}'
+    status, echoed = _call(middleware, _environ(sent, CONTENT_LENGTH="23"))
+    assert status.startswith("200")
+    assert echoed == b'{"widget_id":"wid_pro"}'
+
+
+def test_content_length_longer_than_body_is_400_and_app_not_called() -> None:
+    middleware, inner = _sized()
+    sent = b'{"widget_id":"wid_pro"}'
+    status, body = _call(middleware, _environ(sent, CONTENT_LENGTH="500"))
+    assert status.startswith("400")
+    assert json.loads(body)["error"] == "malformed_body"
+    assert inner.environ is None
+
+
+def test_invalid_content_length_counts_as_no_body() -> None:
+    middleware, inner = _sized()
+    sent = json.dumps(verified_json(widget_id="wid_pro")).encode()
+    status, echoed = _call(
+        middleware, _environ(sent, CONTENT_LENGTH="abc", HTTP_X_AINISA_WIDGET_ID=None)
+    )
+    # The body is unreadable, so the widget ID it names is not seen either.
+    assert status.startswith("400")
+    assert json.loads(echoed)["error"] == "missing_widget_id"
+    assert inner.environ is None
+
+
+def test_original_environ_is_not_modified() -> None:
+    middleware, inner = _sized()
+    sent = json.dumps(verified_json()).encode()
+    environ = _environ(sent, QUERY_STRING="page=1&firstname=")
+    environ["werkzeug.request"] = object()
+    before = dict(environ)
+    _call(middleware, environ)
+    assert environ == before
+    assert inner.environ is not None and inner.environ is not environ
+    assert inner.environ["QUERY_STRING"] == "page=1"
+
+
+# -- framework caches -----------------------------------------------------------
+
+CACHE_SAMPLES = [
+    *CACHED_ENVIRON_KEYS,
+    *(f"{prefix}.sample" for prefix in CACHED_ENVIRON_PREFIXES),
+    "bottle.request.body",
+    "bottle.request.json",
+    "bottle.request.forms",
+    "bottle.request.query",
+]
+
+
+@pytest.mark.parametrize("key", CACHE_SAMPLES)
+def test_framework_parse_cache_does_not_reach_the_app(key: str) -> None:
+    middleware, inner = _sized()
+    environ = _environ(json.dumps(verified_json()).encode())
+    environ[key] = "cached view of the original request"
+    status, _ = _call(middleware, environ)
+    assert status.startswith("200")
+    assert inner.environ is not None
+    assert key not in inner.environ
+
+
+def test_unrelated_environ_keys_survive() -> None:
+    middleware, inner = _sized()
+    environ = _environ(json.dumps(verified_json()).encode())
+    environ["myapp.tenant"] = "t1"
+    environ["bottle.app"] = "kept"
+    _call(middleware, environ)
+    assert inner.environ is not None
+    assert inner.environ["myapp.tenant"] == "t1"
+    assert inner.environ["bottle.app"] == "kept"
+
+
+def test_webob_request_parsed_above_the_middleware_sees_rewritten_data() -> None:
+    """An outer layer parsed the form with WebOb; the app's WebOb request must not reuse it."""
+    seen: dict[str, Any] = {}
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = webob.Request(environ)
+        seen["POST"] = dict(request.POST)
+        seen["GET"] = dict(request.GET)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    middleware = AinisaWSGIMiddleware(app, resolver=StaticResolver(MAPPING), paths=["/chat"])
+
+    environ = EnvironBuilder(
+        "/chat?widget_id=wid_pro&page=2",
+        method="POST",
+        data={"user_id": "42", "user_hash": "bad", "message": "hi"},
+    ).get_environ()
+
+    def outer_form(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        early = webob.Request(environ)
+        assert early.POST["user_hash"] == "bad"
+        return middleware(environ, start_response)
+
+    status, _ = _call(outer_form, environ)
+    assert status.startswith("200")
+    assert seen == {"POST": {"message": "hi"}, "GET": {"widget_id": "wid_pro", "page": "2"}}
+
+
+def test_werkzeug_request_cached_above_is_dropped() -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        seen["cached"] = environ.get("werkzeug.request")
+        seen["form"] = Request(environ).form.to_dict()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    middleware = AinisaWSGIMiddleware(app, resolver=StaticResolver(MAPPING), paths=["/chat"])
+    environ = EnvironBuilder(
+        "/chat",
+        method="POST",
+        data={"widget_id": "wid_pro", "user_id": "42", "user_hash": "bad"},
+    ).get_environ()
+    early = Request(environ)
+    assert early.form["user_id"] == "42"
+    environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].getvalue())
+    status, _ = _call(middleware, environ)
+    assert status.startswith("200")
+    assert seen == {"cached": None, "form": {"widget_id": "wid_pro"}}
+
+
+def test_path_info_already_decoded_by_a_lax_server_still_matches() -> None:
+    middleware, inner = _sized()
+    environ = _environ(b"{}", PATH_INFO="/chat/\u20ac", HTTP_X_AINISA_WIDGET_ID="wid_pro")
+    status, _ = _call(middleware, environ)
+    assert status.startswith("200")
+    assert inner.environ is not None
+    assert inner.environ[ENVIRON_KEY].status.value == "anonymous"
+
+
+# -- the shared behavioural table ---------------------------------------------------
+
+
+def table_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """Reads the raw ``wsgi.input`` and ``QUERY_STRING`` itself and echoes them."""
+    length = environ.get("CONTENT_LENGTH")
+    stream = environ["wsgi.input"]
+    body = stream.read(int(length)) if length else b""
+    payload = echo_payload(body, environ.get("QUERY_STRING", ""), environ.get(ENVIRON_KEY), length)
+    out = json.dumps(payload).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [out]
+
+
+@Request.application  # type: ignore[arg-type]
+def table_flask_like(request: Request) -> Response:
+    """The same echo through werkzeug's parsers (what Flask's request reads)."""
+    body = request.get_data()
+    payload = echo_payload(
+        body,
+        request.query_string.decode("latin-1"),
+        request.environ.get(ENVIRON_KEY),
+        request.headers.get("Content-Length"),
+    )
+    return Response(json.dumps(payload), content_type="application/json")
+
+
+TABLE_APPS = {
+    (app_name, mode): webtest.TestApp(
+        AinisaWSGIMiddleware(lint_middleware(app), resolver=RESOLVER, paths=PATHS, mode=mode),
+        lint=True,
+    )
+    for app_name, app in (("raw", table_echo), ("werkzeug", table_flask_like))
+    for mode in ("strip", "enforce")
+}
+
+
+def send_case(client: webtest.TestApp, case: Case) -> webtest.TestResponse:
+    url = case.path + ("?" + case.query if case.query else "")
+    request = webtest.TestRequest.blank(url, method=case.method)
+    for name, value in case.headers:
+        request.headers[name] = value
+    if case.content_type is not None:
+        request.headers["Content-Type"] = case.content_type
+    if case.body:
+        request.body = case.body
+    return client.do_request(request, status="*", expect_errors=True)
+
+
+@pytest.mark.parametrize("app_name", ["raw", "werkzeug"])
+@pytest.mark.parametrize("case", ROWS)
+def test_contract_table(case: Case, app_name: str) -> None:
+    response = send_case(TABLE_APPS[app_name, case.mode], case)
+    assert response.content_type == "application/json"
+    check(case, response.status_int, response.json)
