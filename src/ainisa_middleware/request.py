@@ -175,6 +175,17 @@ def _too_deep(obj: dict[str, Any]) -> bool:
     return False
 
 
+# Built once: json.loads with keyword arguments builds a decoder and its C
+# scanner on every call. Like json's own default decoder it keeps nothing
+# between calls, so one serves every request and every thread.
+_STRICT_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_object,
+    parse_constant=_reject_constant,
+    parse_float=_finite_float,
+    parse_int=_bounded_int,
+)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """Parse strict RFC 8259 JSON whose top level is an object, or raise ``malformed_body``.
 
@@ -184,13 +195,9 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     """
     try:
         text = body.decode("utf-8")
-        obj = json.loads(
-            text,
-            object_pairs_hook=_unique_object,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-        )
+        if text.startswith("\ufeff"):  # as json.loads does: a BOM is not JSON
+            raise ValueError("byte order mark")
+        obj = _STRICT_DECODER.decode(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise RequestError("malformed_body") from None
     if type(obj) is not dict:

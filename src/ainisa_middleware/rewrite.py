@@ -9,7 +9,8 @@ the app's parser reads exactly what the middleware checked.
 from __future__ import annotations
 
 import json
-from collections.abc import Container
+import json.encoder
+from collections.abc import Callable, Container
 from typing import Any
 
 from .request import IDENTITY_FIELDS, KEPT_FIELDS, FlatData
@@ -55,11 +56,48 @@ def rewrite_json(body: dict[str, Any], *, keep_user: bool) -> bytes:
     return dump_json(body)
 
 
+def _compact_encoder(ensure_ascii: bool, *, use_c: bool = True) -> Callable[[Any], str]:
+    """``json.dumps(obj, separators=(",", ":"), allow_nan=False, ...)`` made once.
+
+    ``json.dumps`` with keyword arguments builds an encoder, and the encoder builds
+    its C encoder, on every call. The C encoder is built here once, the way
+    ``JSONEncoder.iterencode`` builds it, and checked against the stdlib at import;
+    anything unexpected falls back to a plain ``JSONEncoder``. Circular references
+    are not checked: a parsed JSON document has none.
+    """
+    encoder = json.JSONEncoder(
+        ensure_ascii=ensure_ascii, separators=(",", ":"), allow_nan=False, check_circular=False
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or not use_c:
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    try:
+        c_encode = make(None, encoder.default, strings, None, ":", ",", False, False, False)
+    except TypeError:  # another signature: a future or another Python
+        return encoder.encode
+
+    def encode(obj: Any) -> str:
+        return "".join(c_encode(obj, 0))
+
+    sample = {"a": [1, 2.5, -0.0, 1e300, None, True, False, 'é\u2028"\\/'], "b": {}, "c": []}
+    try:
+        if encode(sample) == encoder.encode(sample):
+            return encode
+    except Exception:  # pragma: no cover - only on an unexpected interpreter
+        pass
+    return encoder.encode  # pragma: no cover - only on an unexpected interpreter
+
+
+_dump_utf8 = _compact_encoder(ensure_ascii=False)
+_dump_ascii = _compact_encoder(ensure_ascii=True)
+
+
 def dump_json(obj: Any) -> bytes:
     """Compact UTF-8 JSON; lone surrogates (legal JSON escapes) fall back to ``\\u`` escapes."""
     try:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(
-            "utf-8"
-        )
+        return _dump_utf8(obj).encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
+        return _dump_ascii(obj).encode("ascii")

@@ -11,14 +11,11 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import TypeGuard
 
 __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 
 #: Length of a well-formed hash: 32 bytes of SHA-256 as hex.
 HASH_LENGTH = 64
-
-_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 @lru_cache(maxsize=4096)
@@ -57,12 +54,18 @@ def user_hash(secret: str, user_id: str | int) -> str:
     return mac.hexdigest()
 
 
-def _well_formed(candidate: object) -> TypeGuard[str]:
-    # compare_digest raises TypeError on non-ASCII str, so the format is
-    # checked first and a malformed hash is simply "no match".
-    return (
-        isinstance(candidate, str) and len(candidate) == HASH_LENGTH and _HEX.issuperset(candidate)
-    )
+def _hash_bytes(candidate: object) -> bytes | None:
+    """The 32 bytes a well-formed hash spells (either case), or ``None``."""
+    # Checked before any comparison: compare_digest raises TypeError on a
+    # non-ASCII str, and a malformed hash must simply be "no match".
+    if not isinstance(candidate, str) or len(candidate) != HASH_LENGTH:
+        return None
+    try:
+        raw = bytes.fromhex(candidate)
+    except ValueError:  # a character that is not a hex digit, non-ASCII included
+        return None
+    # fromhex skips ASCII whitespace; 64 characters make 32 bytes only if all are hex digits.
+    return raw if len(raw) == HASH_LENGTH // 2 else None
 
 
 def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) -> int | None:
@@ -71,18 +74,18 @@ def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) 
     Every secret is tried, even after a match, so timing does not tell an
     attacker which one matched or how many a business holds beyond the first.
     """
-    if not _well_formed(candidate):
+    given = _hash_bytes(candidate)
+    if given is None:
         return None
     try:
         message = _message(user_id)
     except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8 form
         return None
-    given = candidate.lower().encode("ascii")
     found: int | None = None
     for index, secret in enumerate(secrets):
         mac = _keyed(secret).copy()
         mac.update(message)
-        if hmac.compare_digest(mac.hexdigest().encode("ascii"), given) and found is None:
+        if hmac.compare_digest(mac.digest(), given) and found is None:
             found = index
     return found
 

@@ -1,0 +1,150 @@
+"""The hot path's shortcuts give exactly what the plain standard-library calls give.
+
+Each speed-up in the core (a decoder or encoder built once, a cheaper format
+check) is compared here with the straightforward code it replaced, on inputs
+chosen to reach every branch of the JSON grammar that matters to us.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ainisa_middleware.errors import RequestError
+from ainisa_middleware.request import (
+    _bounded_int,
+    _finite_float,
+    _reject_constant,
+    _unique_object,
+    parse_json_object,
+)
+from ainisa_middleware.rewrite import _compact_encoder, dump_json
+from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, match_secret, user_hash
+
+DOCUMENTS: list[Any] = [
+    {},
+    {"a": []},
+    {"message": "hi", "user": {"user_id": 42, "firstname": "Zoë"}},
+    {"n": [0, -1, 1.5, -0.0, 1e300, 5e-324, 10**40, True, False, None]},
+    {"s": 'quote " backslash \\ slash / controls \x00\x1f\x7f \u2028 \u2029 é 𝄞'},
+    {"nested": {"a": {"b": {"c": [[[{"d": "e"}]]]}}}},
+    {"keys": {"": 1, " ": 2, "é": 3, "\u0000": 4}},
+    {"big": "x" * 10_000, "list": list(range(100))},
+]
+
+
+def _reference_dumps(obj: Any, *, ensure_ascii: bool) -> str:
+    return json.dumps(obj, ensure_ascii=ensure_ascii, separators=(",", ":"), allow_nan=False)
+
+
+@pytest.mark.parametrize("use_c", [True, False], ids=["c-encoder", "python-encoder"])
+@pytest.mark.parametrize("ensure_ascii", [False, True], ids=["utf8", "ascii"])
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_compact_encoder_matches_json_dumps(document: Any, ensure_ascii: bool, use_c: bool) -> None:
+    encode = _compact_encoder(ensure_ascii, use_c=use_c)
+    assert encode(document) == _reference_dumps(document, ensure_ascii=ensure_ascii)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_compact_encoder_refuses_what_json_dumps_refuses(value: float) -> None:
+    with pytest.raises(ValueError):
+        _reference_dumps({"a": value}, ensure_ascii=False)
+    for use_c in (True, False):
+        with pytest.raises(ValueError):
+            _compact_encoder(False, use_c=use_c)({"a": value})
+
+
+def test_dump_json_falls_back_to_escapes_for_a_lone_surrogate() -> None:
+    document = {"a": "\ud800", "b": "é"}
+    assert dump_json(document) == _reference_dumps(document, ensure_ascii=True).encode()
+    assert dump_json({"b": "é"}) == '{"b":"é"}'.encode()
+
+
+def _reference_loads(body: bytes) -> object:
+    return json.loads(
+        body.decode("utf-8"),
+        object_pairs_hook=_unique_object,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
+        parse_int=_bounded_int,
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"a": 1}',
+        b' \n\t{"a": [1, 2.5, -0, 1E3, null, true, false, "\\u00e9\\ud834\\udd1e"]} \r\n',
+        b'{"a": {"b": {}}, "c": [{}, []]}',
+        b'\xef\xbb\xbf{"a": 1}',
+        b'{"a": 1} {"b": 2}',
+        b'{"a": 1, "a": 2}',
+        b'{"a": NaN}',
+        b'{"a": 1e400}',
+        b'{"a": ' + b"9" * 4301 + b"}",
+        b'{"a": ' + b"9" * 4300 + b"}",
+        b'{"a": "\\ud800"}',
+        b"",
+        b" ",
+        b'{"a": 1',
+        b'"just a string"',
+    ],
+)
+def test_strict_parse_agrees_with_json_loads_and_the_same_hooks(body: bytes) -> None:
+    try:
+        expected: object = _reference_loads(body)
+    except ValueError:
+        expected = RequestError
+    if isinstance(expected, dict):
+        assert parse_json_object(body) == expected
+    else:
+        with pytest.raises(RequestError):
+            parse_json_object(body)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_GOOD = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        _GOOD,
+        _GOOD.upper(),
+        "aB" * 32,
+        _GOOD[:-1],
+        _GOOD + "0",
+        " " + _GOOD[1:],
+        _GOOD[:30] + "  " + _GOOD[32:],
+        _GOOD[:62] + "\t\n",
+        "0x" + _GOOD[2:],
+        "g" + _GOOD[1:],
+        "٠" + _GOOD[1:],  # an Arabic-Indic zero: a digit, but not a hex digit
+        "０" + _GOOD[1:],  # a fullwidth zero
+        "é" * 64,
+        "",
+        None,
+        64,
+        _GOOD.encode(),
+    ],
+)
+def test_hash_format_check_agrees_with_the_plain_definition(candidate: object) -> None:
+    plain = (
+        isinstance(candidate, str)
+        and len(candidate) == HASH_LENGTH
+        and _HEX_DIGITS.issuperset(candidate)
+    )
+    raw = _hash_bytes(candidate)
+    assert (raw is not None) == plain
+    if plain:
+        assert isinstance(candidate, str) and raw == bytes.fromhex(candidate.lower())
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper], ids=["lower", "upper"])
+def test_match_secret_accepts_either_case_and_rejects_one_changed_digit(case: Any) -> None:
+    digest = user_hash("s3cret", "42")
+    assert match_secret(("other", "s3cret"), "42", case(digest)) == 1
+    changed = digest[:-1] + ("1" if digest[-1] == "0" else "0")
+    assert match_secret(("other", "s3cret"), "42", case(changed)) is None
