@@ -45,7 +45,16 @@ KEYS: Final = {
 }
 #: How long the admin's "rotate" keeps the previous secret verifying.
 DEFAULT_ROTATION_GRACE: Final = timedelta(days=7)
-_APP_KEYS: Final = ("ROTATION_GRACE",)
+_APP_KEYS: Final = (
+    "ROTATION_GRACE",
+    # Read by the template tags (templatetags/ainisa.py), not by the middleware.
+    "SECRET",
+    "USER_FIELDS",
+    "WIDGET_SRC",
+    "WIDGET_ID",
+    "GUEST",
+    "CONSENT",
+)
 _NAMES: Final = {keyword: f"AINISA[{key!r}]" for keyword, key in KEYS.items()}
 _EXAMPLE: Final = 'AINISA = {"RESOLVER": "myproject.ainisa.resolver", "PATHS": ["/chat"]}'
 
