@@ -28,6 +28,8 @@ PAGES = [
     "docs/configuration.md",
     "docs/sending-user-data.md",
     "docs/demo.md",
+    "docs/stores.md",
+    "docs/operations.md",
     "docs/hosts.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"

@@ -7,7 +7,6 @@ taken does not reveal which secret, if any, matched.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,9 +19,20 @@ HASH_LENGTH = 64
 
 @lru_cache(maxsize=4096)
 def _keyed(secret: str) -> hmac.HMAC:
-    # Keying HMAC hashes the key and pads it; doing that once per secret and
-    # copying the keyed object per message halves the cost of a verification.
-    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+    """An HMAC-SHA256 object keyed with ``secret``, to copy for each message.
+
+    Keying hashes the padded key twice; doing it once per secret and copying
+    the keyed object per message is the standard library's own fast path
+    (OpenSSL underneath) and the cheapest correct way measured here.
+    """
+    return hmac.new(secret.encode("utf-8"), digestmod="sha256")
+
+
+def _mac(secret: str, message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under ``secret``, as raw bytes."""
+    mac = _keyed(secret).copy()
+    mac.update(message)
+    return mac.digest()
 
 
 def _message(user_id: str | int) -> bytes:
@@ -49,9 +59,7 @@ def user_hash(secret: str, user_id: str | int) -> str:
     >>> user_hash("s3cret", "42") == user_hash("s3cret", 42)
     True
     """
-    mac = _keyed(_check_secret(secret)).copy()
-    mac.update(_message(user_id))
-    return mac.hexdigest()
+    return _mac(_check_secret(secret), _message(user_id)).hex()
 
 
 def _hash_bytes(candidate: object) -> bytes | None:
@@ -83,9 +91,7 @@ def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) 
         return None
     found: int | None = None
     for index, secret in enumerate(secrets):
-        mac = _keyed(secret).copy()
-        mac.update(message)
-        if hmac.compare_digest(mac.digest(), given) and found is None:
+        if hmac.compare_digest(_mac(secret, message), given) and found is None:
             found = index
     return found
 
