@@ -64,6 +64,8 @@ CACHED_ENVIRON_KEYS: Final = (
 #: ``bottle.request.json``, ``bottle.request.forms``, ``bottle.request.query`` ...
 CACHED_ENVIRON_PREFIXES: Final = ("bottle.request", "webob._parsed_")
 
+_CACHED: Final = frozenset(CACHED_ENVIRON_KEYS)
+_PREFIXES: Final = CACHED_ENVIRON_PREFIXES
 _WIDGET_HEADER_KEY: Final = "HTTP_X_AINISA_WIDGET_ID"
 _READ_CHUNK: Final = 64 * 1024
 
@@ -312,11 +314,10 @@ def _body_kept_above(environ: WSGIEnvironment, limit: int) -> bytes | None:
 
 def _clean_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
     """A copy of ``environ`` without cached parses and stream framing of the original."""
-    new = {
-        key: value
-        for key, value in environ.items()
-        if key not in CACHED_ENVIRON_KEYS and not key.startswith(CACHED_ENVIRON_PREFIXES)
-    }
+    new = environ.copy()
+    # CGI variables have no dot; only namespaced keys can be caches.
+    for key in [k for k in environ if "." in k and (k in _CACHED or k.startswith(_PREFIXES))]:
+        del new[key]
     # The new input is a sized BytesIO: no chunked framing, no server termination.
     new.pop("HTTP_TRANSFER_ENCODING", None)
     new.pop("wsgi.input_terminated", None)
