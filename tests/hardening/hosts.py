@@ -58,7 +58,7 @@ def wsgi_environ(req: Request) -> dict[str, Any]:
     }
     framed = False
     for raw_name, raw_value in req.headers:
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        name = raw_name.upper().decode("latin-1").replace("-", "_")  # ASCII upper case
         value = raw_value.decode("latin-1")
         if name == "CONTENT_TYPE":
             env["CONTENT_TYPE"] = value

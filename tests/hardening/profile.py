@@ -41,6 +41,8 @@ PROPERTIES = (
 )
 
 COUNTS: Counter[tuple[str, str]] = Counter()
+#: other lines for the terminal summary (the fuzz smoke run's counts)
+EXTRA_LINES: list[str] = []
 
 
 def hypothesis_settings(examples: int) -> settings:
@@ -110,10 +112,10 @@ def _save() -> None:
 
 def summary_lines() -> list[str]:
     if not COUNTS:
-        return []
+        return list(EXTRA_LINES)
     lines = [f"property examples checked (profile {PROFILE}, floor {FLOOR} per property):"]
     adapters = sorted({a for a, _ in COUNTS})
     for adapter in adapters:
         row = ", ".join(f"{p}={n}" for (a, p), n in sorted(COUNTS.items()) if a == adapter)
         lines.append(f"  {adapter}: {row}")
-    return lines
+    return lines + EXTRA_LINES
