@@ -7,6 +7,7 @@ chosen to reach every branch of the JSON grammar that matters to us.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from ainisa_middleware._types import Message, Receive, Scope, Send
+from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.errors import RequestError
 from ainisa_middleware.request import (
     _bounded_int,
@@ -24,6 +27,8 @@ from ainisa_middleware.request import (
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
 from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, _mac, match_secret, user_hash
+
+from .cases import RESOLVER
 
 DOCUMENTS: list[Any] = [
     {},
@@ -172,3 +177,62 @@ def test_keyed_states_give_the_hmac_of_the_standard_library(secret: str, message
     expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     assert _mac(secret, message) == expected
     assert _mac(secret, message) == expected  # the cached states are copied, never consumed
+
+
+# --- the ASGI adapter's inline paths: one-message bodies, odd first messages ------------
+
+
+def _run_asgi(incoming: list[Message], *, max_body_size: int = 1_048_576) -> tuple[int, bytes]:
+    """``(status, body the app read)`` for a request whose body arrives as ``incoming``."""
+    seen: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((await receive()).get("body", b""))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = AinisaMiddleware(
+        app, resolver=RESOLVER, paths=["/chat"], max_body_size=max_body_size
+    )
+    queue = list(incoming)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/chat",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    asyncio.run(middleware(scope, receive, send))
+    return sent[0]["status"], b"".join(seen)
+
+
+def _widget_body(size: int = 0) -> bytes:
+    return json.dumps({"widget_id": "w_pro", "message": "x" * size}).encode()
+
+
+def test_a_single_message_over_the_limit_is_413_without_content_length() -> None:
+    body = _widget_body(100)
+    message = {"type": "http.request", "body": body, "more_body": False}
+    assert _run_asgi([message], max_body_size=len(body) - 1) == (413, b"")
+    assert _run_asgi([message], max_body_size=len(body))[0] == 204
+
+
+def test_messages_of_other_types_and_empty_chunks_are_skipped_while_reading() -> None:
+    body = _widget_body()
+    incoming: list[Message] = [
+        {"type": "http.unknown"},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": body[:5], "more_body": True},
+        {"type": "http.request", "body": body[5:], "more_body": False},
+    ]
+    status, seen = _run_asgi(incoming)
+    assert status == 204
+    assert json.loads(seen) == json.loads(body)
