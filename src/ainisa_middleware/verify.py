@@ -26,9 +26,13 @@ logger = logging.getLogger("ainisa_middleware")
 _STRINGS_ONLY = ("user_hash", "firstname", "lastname", "email")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """What to do with an intercepted request once its business is known."""
+    """What to do with an intercepted request once its business is known.
+
+    Adapters only read it. Not frozen: one is built per request, and a frozen
+    dataclass costs more than twice as much to build.
+    """
 
     #: the visitor to put on the request (``None`` when ``error`` is set)
     user: AinisaUser | None
