@@ -87,6 +87,9 @@ def _reference_loads(body: bytes) -> object:
         b'{"a": {"b": {}}, "c": [{}, []]}',
         b'\xef\xbb\xbf{"a": 1}',
         b'{"a": 1} {"b": 2}',
+        b'{"a": 1}\xc2\xa0',  # a no-break space is not JSON whitespace
+        b'\x0c{"a": 1}',  # nor is a form feed
+        b'{"a": 1}\n\n\t ',
         b'{"a": 1, "a": 2}',
         b'{"a": NaN}',
         b'{"a": 1e400}',
