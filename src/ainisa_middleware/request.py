@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -228,8 +229,13 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return obj
 
 
+@lru_cache(maxsize=64)
 def body_kind(content_type: str | None) -> BodyKind | None:
-    """The kind of body a content type announces; ``None`` for one we cannot inspect."""
+    """The kind of body a content type announces; ``None`` for one we cannot inspect.
+
+    Cached: a site sends the same few content types, and a hit costs no Python
+    call. The cache is small and bounded, so odd values cannot grow it.
+    """
     if not content_type:
         return None
     media = content_type.split(";", 1)[0].strip().lower()
@@ -335,7 +341,8 @@ def parse_request(
             raise RequestError("malformed_body") from None
         form = parse_flat(body)
         body_widget_ids.extend(form.widget_ids)
-    query = parse_flat(query_string)
+    # Most chat requests carry no query string: skip the parser's call.
+    query = parse_flat(query_string) if query_string else FlatData([], {}, set(), [])
 
     if form is not None and WIDGET_ID_FIELD in form.repeated:
         raise RequestError("malformed_request")
