@@ -27,6 +27,7 @@ from ainisa_middleware.request import (
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
 from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, _mac, match_secret, user_hash
+from ainisa_middleware.wsgi import CACHED_ENVIRON_KEYS, CACHED_ENVIRON_PREFIXES, _clean_environ
 
 from .cases import RESOLVER
 
@@ -239,3 +240,50 @@ def test_messages_of_other_types_and_empty_chunks_are_skipped_while_reading() ->
     status, seen = _run_asgi(incoming)
     assert status == 204
     assert json.loads(seen) == json.loads(body)
+
+
+# --- the WSGI adapter: cleaning the environ ---------------------------------------------
+
+
+def _plain_clean(environ: dict[str, Any]) -> dict[str, Any]:
+    new = {
+        key: value
+        for key, value in environ.items()
+        if key not in CACHED_ENVIRON_KEYS and not key.startswith(CACHED_ENVIRON_PREFIXES)
+    }
+    new.pop("HTTP_TRANSFER_ENCODING", None)
+    new.pop("wsgi.input_terminated", None)
+    return new
+
+
+_SERVER_ENVIRON = {
+    "REQUEST_METHOD": "POST",
+    "PATH_INFO": "/chat",
+    "QUERY_STRING": "",
+    "CONTENT_TYPE": "application/json",
+    "HTTP_HOST": "example.com",
+    "HTTP_TRANSFER_ENCODING": "chunked",
+    "wsgi.input": None,
+    "wsgi.input_terminated": True,
+    "wsgi.url_scheme": "https",
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {key: object() for key in CACHED_ENVIRON_KEYS},
+        {"bottle.request.json": {}, "bottle.request": object(), "webob._parsed_post_vars": 1},
+        {"werkzeug.request.x": 1, "xwebob._body_file": 2, "werkzeug.requestx": 3},
+        {"paste.parsed_querystring": 1, "PASTE.PARSED_QUERYSTRING": 2},
+        {"a\\nwerkzeug.request": 1, "b\\nbottle.request.body": 2},  # newlines inside keys
+    ],
+    ids=["none", "every-cached-key", "prefixes", "near-misses", "case", "newlines"],
+)
+def test_clean_environ_drops_exactly_what_the_plain_filter_drops(extra: dict[str, Any]) -> None:
+    environ = {**_SERVER_ENVIRON, **extra}
+    cleaned = _clean_environ(environ)
+    assert cleaned == _plain_clean(environ)
+    assert list(cleaned) == list(_plain_clean(environ))  # order kept too
+    assert environ == {**_SERVER_ENVIRON, **extra}  # the original is not touched
