@@ -27,7 +27,12 @@ from ainisa_middleware.request import (
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
 from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, _mac, match_secret, user_hash
-from ainisa_middleware.wsgi import CACHED_ENVIRON_KEYS, CACHED_ENVIRON_PREFIXES, _clean_environ
+from ainisa_middleware.wsgi import (
+    CACHED_ENVIRON_KEYS,
+    CACHED_ENVIRON_PREFIXES,
+    AinisaWSGIMiddleware,
+    _clean_environ,
+)
 
 from .cases import RESOLVER
 
@@ -287,3 +292,56 @@ def test_clean_environ_drops_exactly_what_the_plain_filter_drops(extra: dict[str
     assert cleaned == _plain_clean(environ)
     assert list(cleaned) == list(_plain_clean(environ))  # order kept too
     assert environ == {**_SERVER_ENVIRON, **extra}  # the original is not touched
+
+
+# --- the WSGI adapter: reading a body of known length -----------------------------------
+
+
+class _TrickleStream:
+    """A ``wsgi.input`` that hands out a few bytes per read, then stops or fails."""
+
+    def __init__(self, data: bytes, *, step: int = 3, fail: bool = False) -> None:
+        self.data = data
+        self.step = step
+        self.fail = fail
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.data and self.fail:
+            raise OSError("connection reset")
+        chunk, self.data = self.data[: min(size, self.step)], self.data[min(size, self.step) :]
+        return chunk
+
+
+def _wsgi_call(stream: Any, length: int) -> tuple[str, bytes]:
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read())
+        start_response("204 No Content", [])
+        return []
+
+    middleware = AinisaWSGIMiddleware(app, resolver=RESOLVER, paths=["/chat"])
+    status: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/chat",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(length),
+        "wsgi.input": stream,
+    }
+    b"".join(middleware(environ, lambda line, headers, exc=None: status.append(line)))
+    return status[0], b"".join(seen)
+
+
+def test_a_body_read_in_small_pieces_is_reassembled() -> None:
+    body = _widget_body(50)
+    status, seen = _wsgi_call(_TrickleStream(body), len(body))
+    assert status.startswith("204")
+    assert json.loads(seen) == json.loads(body)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ends-early", "raises"])
+def test_a_body_shorter_than_its_content_length_is_malformed(fail: bool) -> None:
+    body = _widget_body(50)
+    status, seen = _wsgi_call(_TrickleStream(body, fail=fail), len(body) + 10)
+    assert status.startswith("400") and seen == b""
