@@ -106,12 +106,15 @@ def test_cache_hit_is_answered_on_the_event_loop() -> None:
         seen.append(threading.get_ident())
         await app(scope, receive, send)
 
-    client = TestClient(probe)
-    for _ in range(3):
-        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
-    assert inner.calls == ["w_pro"]  # the next two were cache hits
-    assert len(inner.threads) == 1
-    assert seen and inner.threads.isdisjoint(seen)
+    # One portal for the whole test, so the loop's thread and the worker thread are
+    # alive together and their ids cannot be reused for each other.
+    with TestClient(probe) as client:
+        for _ in range(3):
+            assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
+        assert inner.calls == ["w_pro"]  # the next two were cache hits
+        assert len(inner.threads) == 1
+        assert len(set(seen)) == 1
+        assert inner.threads.isdisjoint(seen)
 
 
 def test_unknown_widget_is_cached_as_a_miss() -> None:
