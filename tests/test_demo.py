@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from ainisa_middleware import user_hash
@@ -27,7 +28,8 @@ from ainisa_middleware.cli import main
 from ainisa_middleware.demo.app import SESSION_COOKIE, create_app
 from ainisa_middleware.demo.data import CAFE, SHOP, USERS
 from ainisa_middleware.demo.server import banner, base_url, serve
-from ainisa_middleware.demo.store import DemoStore, sqlite_file
+from ainisa_middleware.demo.store import TABLE_PREFIX, DemoStore, sqlite_file
+from ainisa_middleware.stores.sql import SQLStore
 
 WIDGET = {"X-Ainisa-Widget-Id": SHOP.widget_id}
 
@@ -273,6 +275,35 @@ def test_second_run_reuses_the_store_and_reset_starts_afresh(db_url: str) -> Non
     fresh.close()
 
 
+def test_reset_leaves_a_real_store_in_the_same_database_alone(db_url: str) -> None:
+    real = SQLStore(db_url)
+    real.init()
+    real.add_business("real", plan="pro")
+    DemoStore(db_url, reset=True).close()
+    DemoStore(db_url, reset=True).close()
+    assert real.get_business("real").plan == "pro"
+    tables = set(sa.inspect(real.engine).get_table_names())
+    demo_tables = {name for name in tables if name.startswith(TABLE_PREFIX)}
+    assert f"{TABLE_PREFIX}businesses" in demo_tables
+    assert f"{TABLE_PREFIX}chat_messages" in demo_tables
+    assert "ainisa_businesses" in tables
+    real.close()
+
+
+def test_a_secret_rotated_while_running_signs_and_verifies_at_once(client: TestClient) -> None:
+    client.post("/login", data={"user": "1"})
+    before = secret_of(client)
+    store: DemoStore = client.app.state.demo_store  # type: ignore[attr-defined]
+    rotated = store.store.rotate_secret("shop")
+    assert secret_of(client) == rotated.value != before
+    page = rendered_user(client.get("/").text)
+    assert f'"user_hash": "{user_hash(rotated.value, "1")}"' in page
+    assert chat(client, signed(client, "1")).json()["status"] == "verified"
+    # A page rendered before the rotation still verifies during the grace period.
+    old = signed(client, "1") | {"user_hash": user_hash(before, "1")}
+    assert chat(client, old).json()["status"] == "verified"
+
+
 def test_history_keeps_the_latest_messages_in_order(db_url: str) -> None:
     store = DemoStore(db_url)
     for n in range(5):
@@ -322,9 +353,12 @@ def test_demo_refuses_bad_ports(port: str, capsys: pytest.CaptureFixture[str]) -
 def test_demo_without_its_extra_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "ainisa_middleware.demo.server", None)
+    monkeypatch.delitem(sys.modules, "ainisa_middleware.demo.server", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if it were not installed
     assert main(["demo"]) == 2
-    assert 'pip install "ainisa-middleware[demo]"' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "the demo needs its extra (uvicorn is not installed)" in err
+    assert 'pip install "ainisa-middleware[demo]"' in err
 
 
 @pytest.fixture

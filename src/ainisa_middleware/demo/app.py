@@ -26,7 +26,8 @@ try:
     from starlette.staticfiles import StaticFiles
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "The demo needs FastAPI: install it with 'pip install \"ainisa-middleware[demo]\"'."
+        "The demo needs FastAPI: install it with 'pip install \"ainisa-middleware[demo]\"'.",
+        name=exc.name,
     ) from exc
 
 from ainisa_middleware.asgi import AinisaMiddleware
@@ -191,13 +192,13 @@ def create_app(
     @app.post("/login")
     async def login(request: Request) -> Response:
         form = await _form(request)
-        response = RedirectResponse(_back(form), status_code=303)
         user = USERS.get(form.get("user", ""))
         if user is None:
             return JSONResponse(
                 {"error": "unknown_user", "detail": "Pick one of the demo users."},
                 status_code=400,
             )
+        response = RedirectResponse(_back(form), status_code=303)
         response.set_cookie(SESSION_COOKIE, sessions.cookie(user.id), httponly=True, samesite="lax")
         return response
 

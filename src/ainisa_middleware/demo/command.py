@@ -63,8 +63,9 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         from .server import serve
     except ImportError as exc:
+        missing = exc.name or "a dependency"
         raise CommandError(
-            f"the demo needs its extra ({exc}); install it with "
+            f"the demo needs its extra ({missing} is not installed): "
             'pip install "ainisa-middleware[demo]"'
         ) from exc
     return serve(host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode)

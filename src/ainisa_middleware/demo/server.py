@@ -12,7 +12,8 @@ try:
     import uvicorn.config
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "The demo needs uvicorn: install it with 'pip install \"ainisa-middleware[demo]\"'."
+        "The demo needs uvicorn: install it with 'pip install \"ainisa-middleware[demo]\"'.",
+        name=exc.name,
     ) from exc
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError

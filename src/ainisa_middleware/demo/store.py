@@ -7,7 +7,6 @@ The chat history is the host application's own table beside them.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,22 +14,25 @@ try:
     import sqlalchemy as sa
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
-        "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'."
+        "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'.",
+        name=exc.name,
     ) from exc
 
-from ainisa_middleware.models import Business
-from ainisa_middleware.resolvers import StaticResolver
+from ainisa_middleware.stores.sql import SQLResolver, SQLStore, StoreError
 
 from .data import BUSINESSES, DemoBusiness
 
-__all__ = ["DEFAULT_DB_URL", "DemoStore", "sqlite_file"]
+__all__ = ["DEFAULT_DB_URL", "TABLE_PREFIX", "DemoStore", "sqlite_file"]
 
 DEFAULT_DB_URL = "sqlite:///demo.db"
+#: The demo's tables are its own, whatever database ``--db`` names: ``--reset``
+#: drops these and never a real store's ``ainisa_`` tables.
+TABLE_PREFIX = "ainisa_demo_"
 
 _metadata = sa.MetaData()
 #: The host application's chat history, one row per message, for verified visitors only.
 chat_messages = sa.Table(
-    "demo_chat_messages",
+    f"{TABLE_PREFIX}chat_messages",
     _metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("business_id", sa.String(64), nullable=False),
@@ -38,15 +40,7 @@ chat_messages = sa.Table(
     sa.Column("author", sa.String(16), nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Index("ix_demo_chat_messages_owner", "business_id", "user_id", "id"),
-)
-
-#: Interim: the businesses' signing secrets, until the SQL store holds them.
-business_secrets = sa.Table(
-    "demo_business_secrets",
-    _metadata,
-    sa.Column("business_id", sa.String(64), primary_key=True),
-    sa.Column("secret", sa.String(255), nullable=False),
+    sa.Index(f"ix_{TABLE_PREFIX}chat_messages_owner", "business_id", "user_id", "id"),
 )
 
 
@@ -64,6 +58,10 @@ def sqlite_file(url: str) -> Path | None:
 class DemoStore:
     """Open (and on first use seed) the demo database at ``url``.
 
+    The businesses go through :class:`~ainisa_middleware.stores.sql.SQLStore`
+    exactly as ``ainisa-middleware store`` would put them there: a Pro business
+    and a Free one, each with a widget and a fresh secret.
+
     :param url: a SQLAlchemy URL; a SQLite file is created when missing.
     :param reset: start from an empty store: new secrets, no chat history.
     """
@@ -72,42 +70,44 @@ class DemoStore:
         self.url = url
         path = sqlite_file(url)
         if path is not None:
-            if reset:
-                for suffix in ("", "-journal", "-wal", "-shm"):
-                    path.with_name(path.name + suffix).unlink(missing_ok=True)
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url)
-        if reset and path is None:
+        #: the library's business store; its engine also holds the chat history
+        self.store = SQLStore(url, table_prefix=TABLE_PREFIX)
+        self.engine = self.store.engine
+        if reset:
             _metadata.drop_all(self.engine)
+            self.store.drop()
+        self.store.init()
         _metadata.create_all(self.engine)
         #: whether this run created the businesses (else it reused them)
         self.seeded = False
-        self._businesses: dict[str, Business] = {}
         for business in BUSINESSES.values():
             self._seed(business)
-        self.resolver = StaticResolver(
-            {b.widget_id: self._businesses[b.id] for b in BUSINESSES.values()}
-        )
+        #: What the middleware asks. Without the cache every chat reads the store, so
+        #: a secret rotated while the demo runs verifies at once (with the cache, a new
+        #: secret verifies once the cached business expires).
+        self.resolver = SQLResolver(self.store, cache=False)
 
     def _seed(self, business: DemoBusiness) -> None:
-        query = sa.select(business_secrets.c.secret).where(
-            business_secrets.c.business_id == business.id
-        )
-        with self.engine.begin() as connection:
-            secret = connection.execute(query).scalar()
-            if secret is None:
-                secret = secrets.token_urlsafe(32)
-                connection.execute(
-                    business_secrets.insert().values(business_id=business.id, secret=secret)
-                )
-                self.seeded = True
-        self._businesses[business.id] = Business(
-            id=business.id, secrets=(secret,), identity_enabled=business.plan != "free"
-        )
+        try:
+            info = self.store.get_business(business.id)
+        except StoreError:
+            self.store.add_business(business.id, name=business.name, plan=business.plan)
+            info = self.store.get_business(business.id)
+            self.seeded = True
+        if business.widget_id not in {widget.id for widget in info.widgets}:
+            self.store.add_widget(business.widget_id, business_id=business.id)
+        now = self.store.now()
+        if not any(s.state(now) in ("active", "expiring") for s in info.secrets):
+            self.store.rotate_secret(business.id)
 
     def signing_secret(self, business: DemoBusiness) -> str:
-        """The secret the business's website signs with: the newest active one."""
-        found = self.resolver.resolve(business.widget_id)
+        """The secret the business's website signs with: its newest active one.
+
+        Read from the store at each call, so a rotation with ``ainisa-middleware
+        store`` while the demo runs is signed with at once.
+        """
+        found = self.store.lookup(business.widget_id)
         if found is None or not found.secrets:
             raise LookupError(f"the store has no active secret for {business.id!r}")
         return found.secrets[0]
@@ -140,4 +140,4 @@ class DemoStore:
         return [{"author": row.author, "text": row.text} for row in reversed(rows)]
 
     def close(self) -> None:
-        self.engine.dispose()
+        self.resolver.close()
