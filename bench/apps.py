@@ -47,3 +47,22 @@ def chat_payload(body: bytes, user: Any) -> bytes:
     return json.dumps(
         {"ok": True, "status": visitor_status(user), "chars": len(data.get("message", ""))}
     ).encode()
+
+
+def werkzeug_app() -> Any:
+    """The werkzeug chat app: ``Request.get_json()``, the visitor from the environ."""
+    from werkzeug.wrappers import Request as WRequest
+    from werkzeug.wrappers import Response as WResponse
+
+    @WRequest.application  # type: ignore[arg-type]
+    def chat(request: WRequest) -> WResponse:
+        data = request.get_json()
+        user = request.environ.get("ainisa.user")
+        payload = {
+            "ok": True,
+            "status": visitor_status(user),
+            "chars": len(data.get("message", "")),
+        }
+        return WResponse(json.dumps(payload), content_type="application/json")
+
+    return chat

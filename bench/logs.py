@@ -10,26 +10,30 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-_LOGGER = "ainisa_middleware"
+_LOGGERS = ("ainisa_middleware", "django.request", "django.server")
 
 
 def quiet() -> None:
-    """Send the middleware's records to a NullHandler for the rest of the process."""
-    log = logging.getLogger(_LOGGER)
-    log.addHandler(logging.NullHandler())
-    log.propagate = False
+    """Send the middleware's (and Django's request) records nowhere for the rest of the process."""
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
 
 
 @contextmanager
 def quieted() -> Iterator[None]:
     """:func:`quiet` for a while, then the logger as it was (tests share the process)."""
-    log = logging.getLogger(_LOGGER)
     handler = logging.NullHandler()
-    propagate = log.propagate
-    log.addHandler(handler)
-    log.propagate = False
+    saved = []
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        saved.append((log, log.propagate))
+        log.addHandler(handler)
+        log.propagate = False
     try:
         yield
     finally:
-        log.removeHandler(handler)
-        log.propagate = propagate
+        for log, propagate in saved:
+            log.removeHandler(handler)
+            log.propagate = propagate

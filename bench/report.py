@@ -14,7 +14,7 @@ from .network import NetResult
 from .resolver_bench import Row
 from .stats import added_ratio, paired_added_us, paired_ratio
 
-PEERS = ("ours", "floor", "naive")
+PEERS = ("ours", "ours-sql", "floor", "naive")
 
 
 def _fmt(value: float, digits: int = 1) -> str:

@@ -10,7 +10,6 @@ import gc
 import random
 import statistics
 import string
-import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 
 from ainisa_middleware import Business, CachedResolver, StaticResolver
 
+from .drivers import CLOCK
 from .workload import BUSINESS, WIDGET_ID
 
 
@@ -52,9 +52,9 @@ def _interleave(
     cases: dict[str, Callable[[int], float]], count: int, reps: int
 ) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    gc.collect()
     for _ in range(reps):
         for name, fn in cases.items():
-            gc.collect()
             samples[name].append(fn(count) / count * 1e6)
     return {name: statistics.median(values) for name, values in samples.items()}
 
@@ -66,22 +66,22 @@ def lookup_costs(stores: dict[str, Callable[[], Any]], *, count: int, reps: int)
     warm.resolve(WIDGET_ID)
 
     def peek(n: int) -> float:
-        start = time.perf_counter()
+        start = CLOCK()
         for _ in range(n):
             warm.peek(WIDGET_ID)
-        return time.perf_counter() - start
+        return CLOCK() - start
 
     def hit_sync(n: int) -> float:
-        start = time.perf_counter()
+        start = CLOCK()
         for _ in range(n):
             warm.resolve(WIDGET_ID)
-        return time.perf_counter() - start
+        return CLOCK() - start
 
     async def _ahits(n: int) -> float:
-        start = time.perf_counter()
+        start = CLOCK()
         for _ in range(n):
             await warm.aresolve(WIDGET_ID)
-        return time.perf_counter() - start
+        return CLOCK() - start
 
     def hit_async(n: int) -> float:
         return loop.run_until_complete(_ahits(n))
@@ -95,11 +95,11 @@ def lookup_costs(stores: dict[str, Callable[[], Any]], *, count: int, reps: int)
         cached = CachedResolver(make())
 
         def miss(n: int, cached: CachedResolver = cached) -> float:
-            start = time.perf_counter()
+            start = CLOCK()
             for _ in range(n):
                 cached.invalidate(WIDGET_ID)
                 cached.resolve(WIDGET_ID)
-            return time.perf_counter() - start
+            return CLOCK() - start
 
         cases[f"cold miss through the cache, {name}"] = miss
     medians = _interleave(cases, count, reps)

@@ -7,27 +7,38 @@ peers and tables from rotting as the middleware changes.
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from bench import inprocess, workload
-from bench.__main__ import MARK_END, MARK_START, OutcomeError, _check, main
-from bench.drivers import ASGIDriver
-from bench.variants import ASGI_VARIANTS, asgi_app
+from bench.__main__ import MARK_END, MARK_START, ROOT, OutcomeError, _check, main
+from bench.drivers import ASGIDriver, WSGIDriver
+from bench.variants import ASGI_VARIANTS, WSGI_VARIANTS, asgi_app, wsgi_app
 
 
 def test_smoke_run_writes_every_table(tmp_path: Path) -> None:
+    # Its own process: the Django host needs its own settings module.
     page = tmp_path / "performance.md"
     page.write_text(f"intro\n{MARK_START}\nold\n{MARK_END}\noutro\n", encoding="utf-8")
-
-    assert main(["--smoke", "--no-network", "--out", str(tmp_path), "--docs", str(page)]) == 0
+    command = [sys.executable, "-m", "bench", "--smoke", "--no-network"]
+    command += ["--out", str(tmp_path), "--docs", str(page)]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
     text = (tmp_path / "smoke-latest.md").read_text(encoding="utf-8")
-    for heading in ("### Targets", "in process", "what each variant answered", "### Resolver"):
+    for heading in ("### Targets", "### Resolver", "### django: what each variant answered"):
         assert heading in text
-    for label in ("verified 200 B", "invalid_hash 10 KB", "anonymous 200 B", "hostile 10 KB"):
+    for host in ("asgi", "wsgi", "django"):
+        assert f"### {host}: in process" in text
+    for label in ("verified 200 B", "invalid_hash 200 B", "anonymous 200 B", "hostile 200 B"):
         assert f"| {label} |" in text
-    # ours and the floor refuse duplicate keys; the naive peer lets them through.
+    # ours (static and SQL stores) and the floor refuse duplicate keys; the naive peer does not.
+    hostile = "| hostile 200 B | 200 | 400 malformed_body | 400 malformed_body | 400 malformed_body"
+    assert text.count(hostile + " | 200 verified |") == 2  # ASGI and WSGI
     assert (
         "| hostile 200 B | 200 | 400 malformed_body | 400 malformed_body | 200 verified |" in text
     )
@@ -36,17 +47,22 @@ def test_smoke_run_writes_every_table(tmp_path: Path) -> None:
     assert "\nold\n" not in docs and "### Targets" in docs
 
 
-def test_smoke_run_leaves_the_logger_as_it_was(tmp_path: Path) -> None:
-    log = logging.getLogger("ainisa_middleware")
-    before = (list(log.handlers), log.propagate)
-    main(["--smoke", "--no-network", "--out", str(tmp_path)])
-    assert (list(log.handlers), log.propagate) == before
+def test_main_leaves_the_loggers_as_they_were(tmp_path: Path) -> None:
+    names = ("ainisa_middleware", "django.request")
+    before = [(list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names]
+    main(["--smoke", "--no-network", "--hosts", "asgi", "--out", str(tmp_path)])
+    after = [(list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in names]
+    assert after == before
 
 
-@pytest.mark.parametrize("variant", ASGI_VARIANTS)
 @pytest.mark.parametrize("kind", workload.KINDS)
-def test_every_asgi_variant_answers_the_workload(variant: str, kind: str) -> None:
-    driver = ASGIDriver(asgi_app(variant))
+@pytest.mark.parametrize(
+    ("host", "variant"),
+    [("asgi", v) for v in ASGI_VARIANTS] + [("wsgi", v) for v in WSGI_VARIANTS],
+)
+def test_every_variant_answers_the_workload(host: str, variant: str, kind: str) -> None:
+    driver: ASGIDriver | WSGIDriver
+    driver = ASGIDriver(asgi_app(variant)) if host == "asgi" else WSGIDriver(wsgi_app(variant))
     try:
         status, word = driver.outcome(workload.build(kind, 200))
     finally:

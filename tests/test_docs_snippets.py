@@ -17,6 +17,8 @@ PAGES = [
     "README.md",
     "docs/index.md",
     "docs/quickstart-fastapi.md",
+    "docs/quickstart-wsgi.md",
+    "docs/quickstart-django.md",
     "docs/protocol.md",
     "docs/security.md",
     "docs/configuration.md",

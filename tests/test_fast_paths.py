@@ -7,6 +7,8 @@ chosen to reach every branch of the JSON grammar that matters to us.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -21,7 +23,7 @@ from ainisa_middleware.request import (
     parse_json_object,
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
-from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, match_secret, user_hash
+from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, _mac, match_secret, user_hash
 
 DOCUMENTS: list[Any] = [
     {},
@@ -148,3 +150,25 @@ def test_match_secret_accepts_either_case_and_rejects_one_changed_digit(case: An
     assert match_secret(("other", "s3cret"), "42", case(digest)) == 1
     changed = digest[:-1] + ("1" if digest[-1] == "0" else "0")
     assert match_secret(("other", "s3cret"), "42", case(changed)) is None
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "s",
+        "s3cret",
+        "k" * 63,
+        "k" * 64,
+        "k" * 65,  # longer than a block: hashed first
+        "k" * 200,
+        "é" * 32,  # 64 bytes of UTF-8
+        "é" * 33,  # 66 bytes of UTF-8
+        "🔑 secret with spaces",
+        "\x00 nul inside",
+    ],
+)
+@pytest.mark.parametrize("message", [b"", b"42", b"user-4242", "Zoë".encode(), b"x" * 1000])
+def test_keyed_states_give_the_hmac_of_the_standard_library(secret: str, message: bytes) -> None:
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    assert _mac(secret, message) == expected
+    assert _mac(secret, message) == expected  # the cached states are copied, never consumed

@@ -44,6 +44,7 @@ CACHED_STATE_KEYS = ("_ls_connection_state",)
 
 _WIDGET_HEADER = WIDGET_ID_HEADER.encode("latin-1")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_UNKNOWN: tuple[bool, Business | None] = (False, None)
 
 
 async def send_error(send: Send, code: str) -> None:
@@ -164,7 +165,14 @@ class AinisaMiddleware:
             await send_error(send, "body_too_large")
             return
         try:
-            body = await _read_body(receive, limit)
+            message = await receive()
+            if message.get("type") == "http.request" and not message.get("more_body", False):
+                # The whole body in one message, as servers send small ones: no copy.
+                body = message.get("body", b"")
+                if len(body) > limit:
+                    raise RequestError("body_too_large")
+            else:
+                body = await _read_body(receive, limit, message)
         except _Disconnected:
             return  # nobody is listening: the app is never called
         except RequestError as error:
@@ -183,10 +191,14 @@ class AinisaMiddleware:
             await send_error(send, error.code)
             return
 
-        business = await self._resolve(parsed.widget_id)
-        if not isinstance(business, Business):
-            await send_error(send, business)
-            return
+        # A cache hit is answered here, without a coroutine or a thread.
+        found, business = self._peek(parsed.widget_id) if self._peek is not None else _UNKNOWN
+        if not found or business is None:
+            resolved = await self._resolve(parsed.widget_id, found)
+            if not isinstance(resolved, Business):
+                await send_error(send, resolved)
+                return
+            business = resolved
 
         decision = verifier.decide(parsed, business)
         if decision.error is not None:
@@ -199,12 +211,12 @@ class AinisaMiddleware:
             scope, _replay(body if decision.body is None else decision.body, receive), send
         )
 
-    async def _resolve(self, widget_id: str) -> Business | str:
-        """The business, or the error code to answer with (logged here)."""
-        result: Business | None
-        found = False
-        if self._peek is not None:
-            found, result = self._peek(widget_id)
+    async def _resolve(self, widget_id: str, found: bool) -> Business | str:
+        """The business, or the error code to answer with (logged here).
+
+        ``found``: :meth:`peek` already knows the widget is unknown.
+        """
+        result: Business | None = None
         if not found:
             try:
                 with anyio.fail_after(self.config.resolver_timeout):
@@ -247,24 +259,24 @@ def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | 
     )
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int, message: Message) -> bytes:
+    """The body whose first message is ``message``."""
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         kind = message.get("type")
         if kind == "http.disconnect":
             raise _Disconnected
-        if kind != "http.request":
-            continue
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise RequestError("body_too_large")
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise RequestError("body_too_large")
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        message = await receive()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -18,11 +18,37 @@ __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 HASH_LENGTH = 64
 
 
+#: SHA-256 reads its input in blocks of 64 bytes; RFC 2104 pads the key to one block.
+_BLOCK = 64
+_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
+_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
+
+
 @lru_cache(maxsize=4096)
-def _keyed(secret: str) -> hmac.HMAC:
-    # Keying HMAC hashes the key and pads it; doing that once per secret and
-    # copying the keyed object per message halves the cost of a verification.
-    return hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+def _keyed(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states that have already read the inner and the outer padded key.
+
+    HMAC (RFC 2104) is ``H(key ^ opad || H(key ^ ipad || message))``. Keying it
+    hashes a block per pad; doing that once per secret and copying the two
+    states per message is what ``hmac.new(key).copy()`` does, without the
+    Python-level wrapper around each step (half the cost of a verification).
+    ``tests/test_fast_paths.py`` checks the result against :func:`hmac.new`.
+    """
+    key = secret.encode("utf-8")
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER_PAD)), hashlib.sha256(key.translate(_OUTER_PAD))
+
+
+def _mac(secret: str, message: bytes) -> bytes:
+    """HMAC-SHA256 of ``message`` under ``secret``, as raw bytes."""
+    inner_pad, outer_pad = _keyed(secret)
+    inner = inner_pad.copy()
+    inner.update(message)
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def _message(user_id: str | int) -> bytes:
@@ -49,9 +75,7 @@ def user_hash(secret: str, user_id: str | int) -> str:
     >>> user_hash("s3cret", "42") == user_hash("s3cret", 42)
     True
     """
-    mac = _keyed(_check_secret(secret)).copy()
-    mac.update(_message(user_id))
-    return mac.hexdigest()
+    return _mac(_check_secret(secret), _message(user_id)).hex()
 
 
 def _hash_bytes(candidate: object) -> bytes | None:
@@ -83,9 +107,7 @@ def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) 
         return None
     found: int | None = None
     for index, secret in enumerate(secrets):
-        mac = _keyed(secret).copy()
-        mac.update(message)
-        if hmac.compare_digest(mac.digest(), given) and found is None:
+        if hmac.compare_digest(_mac(secret, message), given) and found is None:
             found = index
     return found
 

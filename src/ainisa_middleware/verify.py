@@ -120,7 +120,9 @@ class Verifier:
                 error = "identity_verification_failed"
             elif business.require_identity and not verified:
                 error = "identity_required"
-        self._log(parsed.widget_id, business, status, error, matched)
+        level = logging.INFO if error is None else logging.WARNING
+        if logger.isEnabledFor(level):  # checked here: most processes log no INFO
+            self._log(level, parsed.widget_id, business, status, error, matched)
         if error is not None:
             return Decision(user=None, error=error)
 
@@ -132,7 +134,11 @@ class Verifier:
         elif parsed.kind is BodyKind.FORM:
             assert parsed.form is not None
             body = rewrite_flat(parsed.form, HASH_ONLY if source is Source.FORM else ALL_IDENTITY)
-        query = rewrite_flat(parsed.query, HASH_ONLY if source is Source.QUERY else ALL_IDENTITY)
+        query: bytes | None = None
+        if parsed.query.identity:  # most query strings hold no identity field at all
+            query = rewrite_flat(
+                parsed.query, HASH_ONLY if source is Source.QUERY else ALL_IDENTITY
+            )
 
         if verified:
             user = AinisaUser(
@@ -167,15 +173,13 @@ class Verifier:
 
     def _log(
         self,
+        level: int,
         widget_id: str,
         business: Business,
         status: Status,
         error: str | None,
         matched: int | None,
     ) -> None:
-        level = logging.INFO if error is None else logging.WARNING
-        if not logger.isEnabledFor(level):
-            return
         secret = business.secret_label(matched) if matched is not None else None
         outcome = error or "pass"
         logger.log(

@@ -88,6 +88,21 @@ def test_no_middleware_and_no_setting_is_only_a_warning() -> None:
         assert ids(check_middleware_order()) == ["ainisa.W002"]
 
 
+def test_template_tag_keys_alone_need_no_middleware_keys() -> None:
+    sender_only = {"SECRET": "s", "WIDGET_ID": "wid_1"}
+    with override_settings(MIDDLEWARE=[], AINISA=sender_only):
+        assert check_settings() == []
+    with override_settings(MIDDLEWARE=[], AINISA={**sender_only, "PATH": ["/chat"]}):
+        assert ids(check_settings()) == ["ainisa.E003"]
+    with override_settings(MIDDLEWARE=[], AINISA={**sender_only, "ROTATION_GRACE": -1}):
+        assert ids(check_settings()) == ["ainisa.E010"]
+    with override_settings(MIDDLEWARE=[], AINISA=sender_only):
+        assert ids(check_middleware_order()) == ["ainisa.W002"]
+    # With the middleware installed, its keys are required.
+    with override_settings(AINISA=sender_only):
+        assert ids(check_settings()) == ["ainisa.E004", "ainisa.E006"]
+
+
 def test_setting_is_checked_even_without_the_middleware() -> None:
     with override_settings(MIDDLEWARE=[], AINISA={**GOOD, "MODE": "x"}):
         assert ids(check_settings()) == ["ainisa.E007"]

@@ -6,14 +6,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 import pytest
 import webtest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.handlers.asgi import ASGIRequest
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.http import HttpRequest, HttpResponse
-from django.test import AsyncClient, Client, override_settings
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from ainisa_middleware import Business, StaticResolver, user_hash
 from ainisa_middleware.django import AinisaMiddleware
@@ -344,3 +346,108 @@ def test_webtest_hostile_bodies_never_reach_django_views() -> None:
             headers={"Host": "testserver"},
         )
         assert response.json["error"] == code, body
+
+
+class StreamConsumer:
+    """A middleware above ours that consumes the body stream without caching it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        assert b"user_id" in request.read()
+        return self.get_response(request)
+
+
+def test_stream_consumed_above_the_middleware_fails_closed() -> None:
+    stack = ["tests.test_django.test_middleware.StreamConsumer", MIDDLEWARE_PATH]
+    body = json.dumps({"message": "hi", "user": {"user_id": "42", "user_hash": HASH_42}})
+    with override_settings(MIDDLEWARE=stack):
+        response = Client().post(
+            "/chat",
+            body,
+            content_type="application/json",
+            headers={"X-Ainisa-Widget-Id": "wid_pro"},
+        )
+    data = response.json()
+    assert data["body"] == ""
+    assert data["user"]["status"] == "anonymous"
+
+
+# -- reading the body: direct calls -------------------------------------------------
+
+
+def _ok(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.body)
+
+
+async def _aok(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(request.body)
+
+
+class _BrokenStream:
+    def read(self, size: int = -1) -> bytes:
+        raise OSError("connection reset by peer")
+
+    readline = read
+
+
+def _wsgi_request(stream: Any, content_length: str) -> WSGIRequest:
+    environ = RequestFactory()._base_environ(  # type: ignore[attr-defined]
+        PATH_INFO="/chat",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=content_length,
+        HTTP_X_AINISA_WIDGET_ID="wid_pro",
+    )
+    environ["wsgi.input"] = stream
+    return WSGIRequest(environ)
+
+
+def test_client_gone_mid_body_is_400_and_view_not_called() -> None:
+    response = AinisaMiddleware(_ok)(_wsgi_request(_BrokenStream(), "10"))
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "malformed_body"
+
+
+def test_invalid_content_length_reads_no_body() -> None:
+    request = _wsgi_request(BytesIO(b'{"user": {"user_id": "1"}}'), "abc")
+    response = AinisaMiddleware(_ok)(request)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert request.ainisa_user.status == "anonymous"  # type: ignore[attr-defined]
+
+
+def _asgi_request(body: bytes) -> ASGIRequest:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/chat",
+        "query_string": b"",
+        # chunked: no content-length for the middleware to check first
+        "headers": [(b"content-type", b"application/json"), (b"x-ainisa-widget-id", b"wid_pro")],
+    }
+    return ASGIRequest(scope, BytesIO(body))
+
+
+def test_asgi_chunked_body_over_limit_is_413_after_limit_plus_one_bytes() -> None:
+    with ainisa(MAX_BODY_SIZE=100):
+        middleware = AinisaMiddleware(_aok)
+    response = asyncio.run(middleware(_asgi_request(b"{" + b" " * 200 + b"}")))
+    assert response.status_code == 413
+
+
+class _AwaitableAresolve:
+    """``aresolve`` is a plain function returning a coroutine (a wrapped or mocked one)."""
+
+    def aresolve(self, widget_id: str) -> Any:
+        async def lookup() -> Business | None:
+            return PRO if widget_id == "wid_pro" else None
+
+        return lookup()
+
+
+def test_awaitable_returning_aresolve_works_in_both_modes(post: Post) -> None:
+    with ainisa(RESOLVER=_AwaitableAresolve()):
+        response = post_json(post, "/chat", verified())
+    assert response.json()["user"]["status"] == "verified"

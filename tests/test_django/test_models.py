@@ -150,3 +150,9 @@ def test_unknown_package_attribute_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         package.Nope  # noqa: B018
+
+
+def test_resolver_repr_names_plans_only() -> None:
+    assert repr(ModelResolver(eligible_plans=["pro", "business"])) == (
+        "ModelResolver(eligible_plans=['business', 'pro'])"
+    )

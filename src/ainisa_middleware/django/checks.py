@@ -28,9 +28,8 @@ OUTER_MIDDLEWARE: Final = ("corsheaders.middleware.CorsMiddleware",)
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.Error]:
     """``settings.AINISA`` is complete and valid: the same problems the middleware raises."""
     installed = _position(settings.MIDDLEWARE) is not None
-    if not installed and getattr(settings, conf.SETTING, None) is None:
-        return []  # the app is used for its models and admin only; W002 says so
-    return [checks.Error(p.message, hint=p.hint, id=p.id) for p in conf.problems()]
+    found = conf.problems(middleware_installed=installed)
+    return [checks.Error(p.message, hint=p.hint, id=p.id) for p in found]
 
 
 def check_middleware_order(

@@ -182,9 +182,23 @@ def _grace_problems(value: object) -> list[Problem]:
     ]
 
 
-def problems() -> list[Problem]:
-    """Everything wrong with ``settings.AINISA`` (empty when the middleware can start)."""
-    return _collect(getattr(settings, SETTING, None))[1]
+def problems(*, middleware_installed: bool = True) -> list[Problem]:
+    """Everything wrong with ``settings.AINISA`` (empty when the middleware can start).
+
+    Without the middleware in ``MIDDLEWARE`` (a site that only renders the
+    template tags, or only uses the admin) the middleware's keys are optional:
+    only the keys given are checked.
+    """
+    value = getattr(settings, SETTING, None)
+    if not middleware_installed:
+        if value is None:
+            return []
+        if isinstance(value, Mapping) and not any(key in value for key in KEYS.values()):
+            _, found = _settings_dict(value)
+            if "ROTATION_GRACE" in value:
+                found.extend(_grace_problems(value["ROTATION_GRACE"]))
+            return found
+    return _collect(value)[1]
 
 
 def load_config() -> MiddlewareConfig:

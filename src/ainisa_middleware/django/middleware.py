@@ -239,9 +239,14 @@ def _sync_lookup(resolver: object) -> Callable[[str], object]:
     resolve = _method(resolver, "resolve")
     if resolve is not None:
         return resolve  # type: ignore[no-any-return]
+    aresolve = _method(resolver, "aresolve")
+
+    async def call(widget_id: str) -> object:
+        return await aresolve(widget_id)
+
     # Only async: asgiref runs it on the outer event loop when there is one
     # (ASGI with a sync middleware chain) or on a loop of its own.
-    return async_to_sync(_method(resolver, "aresolve"))
+    return async_to_sync(call)
 
 
 def _async_lookup(resolver: object) -> Callable[[str], Awaitable[object]]:

@@ -1,0 +1,14 @@
+"""URLs: the chat endpoints (verified by the middleware) and the admin."""
+
+from __future__ import annotations
+
+from chat import views
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("chat", views.chat),
+    path("chat/history", views.history),
+    path("health", views.health),
+]
