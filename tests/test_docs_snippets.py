@@ -24,6 +24,8 @@ PAGES = [
     "docs/configuration.md",
     "docs/sending-user-data.md",
     "docs/demo.md",
+    "docs/stores.md",
+    "docs/operations.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

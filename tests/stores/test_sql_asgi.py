@@ -167,6 +167,7 @@ def test_database_outage_answers_503_then_recovers(
     clock: FakeClock,
     monotonic: FakeMonotonic,
     cache: bool,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # NullPool for SQLite: every lookup opens the file, as a fresh process would.
     sqlite = outage.url.startswith("sqlite")
@@ -202,6 +203,12 @@ def test_database_outage_answers_503_then_recovers(
             answer = client.post("/chat", json=verified)
             assert (answer.status_code, answer.json()["status"]) == (200, "verified")
             assert client.post("/chat", json=message(widget_id="wid_other")).status_code == 404
+        health = [
+            r.getMessage() for r in caplog.records if r.name == "ainisa_middleware.stores.sql"
+        ]
+        assert sum("cannot answer" in line for line in health) == 1
+        assert sum("answers again" in line for line in health) == 1
+        assert secret.value not in caplog.text
     finally:
         try:
             store.drop()

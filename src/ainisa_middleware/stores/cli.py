@@ -54,7 +54,7 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
     try:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from .sql import SQLStore, StoreError
+        from .sql import SQLStore, StoreError, describe_error
     except ImportError:
         raise CommandError(
             "the store commands need SQLAlchemy and cryptography: "
@@ -76,10 +76,8 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
     except SQLAlchemyError as error:
         # The driver's own first line: the SQL and its parameters (a secret, when
         # writing one) stay out of the message.
-        cause = getattr(error, "orig", None) or error
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         where = store.engine.url.render_as_string(hide_password=True) if store else args.db
-        raise CommandError(f"database error on {where}: {first}") from None
+        raise CommandError(f"database error on {where}: {describe_error(error)}") from None
     finally:
         if store is not None:
             store.close()

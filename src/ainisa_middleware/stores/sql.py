@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 try:
     import sqlalchemy as sa
@@ -65,10 +65,12 @@ __all__ = [
     "SecretInfo",
     "StoreError",
     "WidgetInfo",
+    "describe_error",
     "generate_master_key",
 ]
 
 logger = logging.getLogger("ainisa_middleware.stores.sql")
+_T = TypeVar("_T")
 
 #: Read when no URL is given.
 DATABASE_URL_ENV = "AINISA_DATABASE_URL"
@@ -937,17 +939,57 @@ def _warn_plaintext(url: URL) -> None:
 # -- the resolver ------------------------------------------------------------------------
 
 
-class _Lookup:
-    """The database behind the cache: sync, and async in a worker thread."""
+def describe_error(error: BaseException) -> str:
+    """One line about a failure, safe for logs: never the SQL, its parameters or a URL password.
+
+    SQLAlchemy's own message quotes the statement and its parameters; the
+    driver's first line says what went wrong without them.
+    """
+    if isinstance(error, StoreError):
+        return str(error)
+    cause = getattr(error, "orig", None) or error
+    text = str(cause).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
+class _Health:
+    """Logs when the database stops answering and when it is back, once each."""
 
     def __init__(self, store: SQLStore) -> None:
         self.store = store
+        self.failing = False
+
+    def call(self, function: Callable[[], _T]) -> _T:
+        try:
+            result = function()
+        except Exception as error:
+            if not self.failing:
+                self.failing = True
+                logger.warning(
+                    "ainisa store: %s cannot answer (%s); chat requests get 503 until it can",
+                    _safe_url(self.store.engine.url),
+                    describe_error(error),
+                )
+            raise
+        if self.failing:
+            self.failing = False
+            logger.warning("ainisa store: %s answers again", _safe_url(self.store.engine.url))
+        return result
+
+
+class _Lookup:
+    """The database behind the cache: sync, and async in a worker thread."""
+
+    def __init__(self, store: SQLStore, health: _Health) -> None:
+        self.store = store
+        self.health = health
 
     def resolve(self, widget_id: str) -> Business | None:
-        return self.store.lookup(widget_id)
+        return self.health.call(lambda: self.store.lookup(widget_id))
 
     async def aresolve(self, widget_id: str) -> Business | None:
-        return await asyncio.to_thread(self.store.lookup, widget_id)
+        return await asyncio.to_thread(self.resolve, widget_id)
 
 
 _UNSET: Any = object()
@@ -1034,7 +1076,8 @@ class SQLResolver:
             )
         self.index_max_age = float(index_max_age)
         self._monotonic = monotonic
-        self._lookup = _Lookup(self.store)
+        self._health = _Health(self.store)
+        self._lookup = _Lookup(self.store, self._health)
         self.cache: CachedResolver | None = (
             CachedResolver(self._lookup, ttl=ttl, negative_ttl=negative_ttl, clock=monotonic)
             if cache
@@ -1067,7 +1110,7 @@ class SQLResolver:
             # Threads that queued behind a reload use its result.
             if not force and self._monotonic() - self._loaded_at < self.index_max_age:
                 return
-            ids = self.store.widget_ids()
+            ids = self._health.call(self.store.widget_ids)
             self._ids, self._loaded_at = ids, self._monotonic()
 
     def _known(self, widget_id: str) -> bool:
@@ -1100,7 +1143,7 @@ class SQLResolver:
             return None
         if self.cache is not None:
             return self.cache.resolve(widget_id)
-        return self.store.lookup(widget_id)
+        return self._lookup.resolve(widget_id)
 
     async def aresolve(self, widget_id: str) -> Business | None:
         """:meth:`resolve` for the event loop: database work runs in a worker thread."""
