@@ -48,7 +48,7 @@ browser:
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "Installing Debian's chromium for the browser tests..."; \
 			apt-get update -qq >/dev/null && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 				chromium >/dev/null || echo "WARNING: could not install chromium"; \
 		else \
 			echo "WARNING: $(CHROMIUM) is missing and cannot be installed here (needs root" \

@@ -191,7 +191,7 @@ def test_state_holds_the_user_and_keeps_existing_state() -> None:
         await JSONResponse({})(scope, receive, send)
 
     async def outer(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"] = {"db": "pool", "_ls_connection_state": {"body": b"stale"}}
+        scope["state"] = {"db": "pool"}
         scope["_body"] = b"stale body"
         await middleware(scope, receive, send)
 
@@ -199,7 +199,6 @@ def test_state_holds_the_user_and_keeps_existing_state() -> None:
     TestClient(outer).post("/chat", json={"widget_id": "w_pro"})
     assert seen["db"] == "pool"
     assert seen[STATE_KEY].status == "anonymous"
-    assert "_ls_connection_state" not in seen
 
 
 def test_cached_parse_keys_in_the_scope_are_dropped() -> None:

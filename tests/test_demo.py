@@ -304,6 +304,26 @@ def test_a_secret_rotated_while_running_signs_and_verifies_at_once(client: TestC
     assert chat(client, old).json()["status"] == "verified"
 
 
+def test_disabled_widget_is_unknown_but_its_website_still_signs(client: TestClient) -> None:
+    store: DemoStore = client.app.state.demo_store  # type: ignore[attr-defined]
+    store.store.disable_widget(SHOP.widget_id)
+    client.post("/login", data={"user": "1"})
+    assert f'"user_hash": "{user_hash(secret_of(client), "1")}"' in client.get("/").text
+    assert chat(client, signed(client, "1")).json()["error"] == "unknown_widget"
+
+
+def test_page_without_an_active_secret_says_how_to_make_one(
+    client: TestClient, db_url: str
+) -> None:
+    store: DemoStore = client.app.state.demo_store  # type: ignore[attr-defined]
+    for secret in store.store.get_business("cafe").secrets:
+        store.store.retire_secret(secret.id)
+    response = client.get("/free")
+    assert response.status_code == 503
+    assert f"secret rotate --db {db_url} --table-prefix ainisa_demo_ cafe" in response.text
+    assert client.get("/").status_code == 200
+
+
 def test_history_keeps_the_latest_messages_in_order(db_url: str) -> None:
     store = DemoStore(db_url)
     for n in range(5):

@@ -7,7 +7,11 @@ would. A block that is only an illustration is marked by putting the line
 
 from __future__ import annotations
 
+import logging
 import re
+import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,7 @@ PAGES = [
     "docs/demo.md",
     "docs/stores.md",
     "docs/operations.md",
+    "docs/hosts.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.
@@ -79,6 +84,17 @@ def test_blocks_are_found_and_the_skip_mark_is_honoured() -> None:
     assert python_blocks(text) == [(1, "a = 1\n"), (12, "b = 2\n")]
 
 
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    # A Litestar app configures the root logger (INFO, its own handler) when built;
+    # the rest of the session must not inherit that.
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_snippets_run(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in ENVIRONMENT.items():
@@ -86,7 +102,11 @@ def test_page_snippets_run(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = ROOT / page
     blocks = python_blocks(path.read_text(encoding="utf-8"))
     assert blocks, f"{page} has no runnable Python block"
-    namespace: dict[str, object] = {"__name__": f"docs_snippet_{path.stem.replace('-', '_')}"}
+    # A real module in sys.modules: frameworks that resolve annotations through the
+    # handler's module (Litestar) find the page's names there.
+    module = types.ModuleType(f"docs_snippet_{path.stem.replace('-', '_')}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    namespace: dict[str, object] = module.__dict__
     for line, code in blocks:
         # Pad so a traceback's line numbers are the page's own.
         compiled = compile("\n" * line + code, str(path), "exec")

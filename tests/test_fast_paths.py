@@ -168,7 +168,7 @@ def test_match_secret_accepts_either_case_and_rejects_one_changed_digit(case: An
     ],
 )
 @pytest.mark.parametrize("message", [b"", b"42", b"user-4242", "Zoë".encode(), b"x" * 1000])
-def test_keyed_states_give_the_hmac_of_the_standard_library(secret: str, message: bytes) -> None:
+def test_cached_keyed_hmac_equals_the_standard_hmac(secret: str, message: bytes) -> None:
     expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     assert _mac(secret, message) == expected
-    assert _mac(secret, message) == expected  # the cached states are copied, never consumed
+    assert _mac(secret, message) == expected  # the cached keyed object is copied, never consumed

@@ -37,10 +37,52 @@ __all__ = ["STATE_KEY", "AinisaIdentityError", "AinisaMiddleware"]
 
 #: Key in ``scope["state"]``; Starlette exposes it as ``request.state.ainisa_user``.
 STATE_KEY = "ainisa_user"
-#: Parsed-request caches hosts keep in the scope or its state (Litestar keeps
-#: its parsed body, JSON and form there). The app must not see the original.
-CACHED_SCOPE_KEYS = ("_body", "_json", "_form", "_msgpack")
-CACHED_STATE_KEYS = ("_ls_connection_state",)
+#: Parsed-request caches older hosts kept in the scope itself (Starlite 1 kept
+#: its body and parses there, early Litestar 2 its headers): dropped from the
+#: app's copy of the scope.
+CACHED_SCOPE_KEYS = ("_body", "_json", "_form", "_msgpack", "_headers")
+#: Litestar 2 keeps one object per connection under this key of ``scope["state"]``
+#: (``litestar.utils.scope.state.ScopeState``): its parsed body, JSON, form,
+#: msgpack, query, headers and URLs, beside per-request state that is not a view
+#: of the request. Early 2.x releases kept a dict under the second key.
+LITESTAR_STATE_KEY = "_ls_connection_state"
+LITESTAR_LEGACY_STATE_KEY = "__litestar__"
+#: Fields of Litestar's connection state that are not views of the request. They
+#: are kept: outer layers and the app share them (the exception middleware reads
+#: ``response_started`` and ``exception_handlers``; sessions, CSRF tokens, flash
+#: messages and the response cache flags live there). Every other field, those a
+#: future release may add included, is reset to its default, so nothing parsed
+#: from the original request survives.
+LITESTAR_KEPT_FIELDS = frozenset(
+    {
+        "_compat_ns",
+        "csrf_token",
+        "dependency_cache",
+        "do_cache",
+        "exception_handlers",
+        "flash_messages",
+        "http_response_body",
+        "http_response_start",
+        "is_cached",
+        "log_context",
+        "response_compressed",
+        "response_started",
+        "session_id",
+    }
+)
+#: Views of the request in the early 2.x dict: removed (a missing key is unparsed).
+LITESTAR_LEGACY_VIEWS = (
+    "accept",
+    "base_url",
+    "body",
+    "content_type",
+    "cookies",
+    "form",
+    "json",
+    "msgpack",
+    "parsed_query",
+    "url",
+)
 
 _WIDGET_HEADER = WIDGET_ID_HEADER.encode("latin-1")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -164,15 +206,23 @@ class AinisaMiddleware:
             verifier.log_error("body_too_large")
             await send_error(send, "body_too_large")
             return
+        # Litestar middleware above this one may have read the request already:
+        # the receive channel is then drained, and its cached body is the request.
+        state = scope.get("state")
+        cache = _litestar_cache(state) if state else None
         try:
-            message = await receive()
-            if message.get("type") == "http.request" and not message.get("more_body", False):
-                # The whole body in one message, as servers send small ones: no copy.
-                body = message.get("body", b"")
-                if len(body) > limit:
-                    raise RequestError("body_too_large")
+            cached = None if cache is None else _cached_body(cache, content_type, declared)
+            if cached is not None:
+                body = _limited(cached, limit)
             else:
-                body = await _read_body(receive, limit, message)
+                message = await receive()
+                if message.get("type") == "http.request" and not message.get("more_body", False):
+                    # The whole body in one message, as servers send small ones: no copy.
+                    body = message.get("body", b"")
+                    if len(body) > limit:
+                        raise RequestError("body_too_large")
+                else:
+                    body = await _read_body(receive, limit, message)
         except _Disconnected:
             return  # nobody is listening: the app is never called
         except RequestError as error:
@@ -206,6 +256,9 @@ class AinisaMiddleware:
             return
 
         scope = _rewritten_scope(scope, decision.query, decision.body)
+        if cache is not None:
+            # After the rewrite, so no cached view of the original outlives it.
+            _reset_litestar_cache(scope["state"], cache, cached, decision.body)
         scope["state"][STATE_KEY] = decision.user
         await self.app(
             scope, _replay(body if decision.body is None else decision.body, receive), send
@@ -295,12 +348,81 @@ def _rewritten_scope(scope: Scope, query: bytes | None, body: bytes | None) -> S
         ]
         headers.append((b"content-length", length))
         new["headers"] = headers
-    state = new.get("state")
-    if state is None:
-        state = new["state"] = {}
-    for key in CACHED_STATE_KEYS:
-        state.pop(key, None)
+    if new.get("state") is None:
+        new["state"] = {}
     return new
+
+
+def _litestar_cache(state: dict[str, Any]) -> Any:
+    cache = state.get(LITESTAR_STATE_KEY)
+    return state.get(LITESTAR_LEGACY_STATE_KEY) if cache is None else cache
+
+
+def _cached_body(cache: Any, content_type: str | None, declared: int | None) -> bytes | None:
+    """The body a layer above already read, or ``None`` when the channel still holds it.
+
+    A multipart form parsed above streamed the body away without keeping it:
+    the request is refused as the contract refuses any multipart body
+    (``unsupported_media_type``) instead of waiting on a drained channel.
+    """
+    if isinstance(cache, dict):
+        body, form = cache.get("body"), cache.get("form")
+    else:
+        body, form = getattr(cache, "body", None), getattr(cache, "form", None)
+    if isinstance(body, bytes):
+        return body
+    # A form() call on any other content type reads nothing (Litestar answers {}),
+    # and an urlencoded one caches the body first.
+    if isinstance(form, dict) and content_type and "multipart/" in content_type.lower():
+        if declared == 0:
+            return b""
+        raise RequestError("unsupported_media_type")
+    return None
+
+
+def _limited(body: bytes, limit: int) -> bytes:
+    if len(body) > limit:
+        raise RequestError("body_too_large")
+    return body
+
+
+def _reset_litestar_cache(
+    state: dict[str, Any], cache: Any, cached: bytes | None, new_body: bytes | None
+) -> None:
+    """Make Litestar's connection cache describe the rewritten request.
+
+    The object is shared with the layers above (mutated in place, not replaced:
+    Litestar's exception middleware holds it). Every view of the request goes
+    back to its default; the body stays cached only if it was, now rewritten
+    (a body not cached yet is read from the replay, under Litestar's own limit).
+    """
+    body = (cached if new_body is None else new_body) if cached is not None else None
+    if isinstance(cache, dict):
+        for key in LITESTAR_LEGACY_VIEWS:
+            cache.pop(key, None)
+        if body is not None:
+            cache["body"] = body
+        return
+    try:
+        fresh = type(cache)()
+        for name in _slot_names(cache):
+            if name not in LITESTAR_KEPT_FIELDS:
+                setattr(cache, name, getattr(fresh, name))
+        if body is not None:
+            cache.body = body
+    except Exception:
+        # A release whose state this code does not understand: drop it whole
+        # (Litestar builds a fresh one) rather than leave a stale view behind.
+        state.pop(LITESTAR_STATE_KEY, None)
+
+
+def _slot_names(obj: object) -> list[str]:
+    names: list[str] = []
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        names.extend((slots,) if isinstance(slots, str) else slots)
+    names.extend(getattr(obj, "__dict__", ()))
+    return names
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -7,7 +7,6 @@ taken does not reveal which secret, if any, matched.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from functools import lru_cache
@@ -18,37 +17,22 @@ __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 HASH_LENGTH = 64
 
 
-#: SHA-256 reads its input in blocks of 64 bytes; RFC 2104 pads the key to one block.
-_BLOCK = 64
-_INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
-_OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
 @lru_cache(maxsize=4096)
-def _keyed(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """SHA-256 states that have already read the inner and the outer padded key.
+def _keyed(secret: str) -> hmac.HMAC:
+    """An HMAC-SHA256 object keyed with ``secret``, to copy for each message.
 
-    HMAC (RFC 2104) is ``H(key ^ opad || H(key ^ ipad || message))``. Keying it
-    hashes a block per pad; doing that once per secret and copying the two
-    states per message is what ``hmac.new(key).copy()`` does, without the
-    Python-level wrapper around each step (half the cost of a verification).
-    ``tests/test_fast_paths.py`` checks the result against :func:`hmac.new`.
+    Keying hashes the padded key twice; doing it once per secret and copying
+    the keyed object per message is the standard library's own fast path
+    (OpenSSL underneath) and the cheapest correct way measured here.
     """
-    key = secret.encode("utf-8")
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    return hashlib.sha256(key.translate(_INNER_PAD)), hashlib.sha256(key.translate(_OUTER_PAD))
+    return hmac.new(secret.encode("utf-8"), digestmod="sha256")
 
 
 def _mac(secret: str, message: bytes) -> bytes:
     """HMAC-SHA256 of ``message`` under ``secret``, as raw bytes."""
-    inner_pad, outer_pad = _keyed(secret)
-    inner = inner_pad.copy()
-    inner.update(message)
-    outer = outer_pad.copy()
-    outer.update(inner.digest())
-    return outer.digest()
+    mac = _keyed(secret).copy()
+    mac.update(message)
+    return mac.digest()
 
 
 def _message(user_id: str | int) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -164,10 +165,19 @@ def create_app(
 
     def site(business: DemoBusiness, request: Request) -> HTMLResponse:
         nonce = secrets.token_urlsafe(16)
+        try:
+            secret = store.signing_secret(business)
+        except LookupError as exc:
+            # Someone retired every secret with the store commands while we ran.
+            return HTMLResponse(
+                f"<!doctype html><title>No secret</title><p>{html.escape(str(exc))}</p>",
+                status_code=503,
+                headers=_security_headers(nonce),
+            )
         page = render_site(
             business,
             sessions.user(request),
-            secret=store.signing_secret(business),
+            secret=secret,
             mode=mode,
             nonce=nonce,
             users=users,

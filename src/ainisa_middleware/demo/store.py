@@ -104,13 +104,21 @@ class DemoStore:
     def signing_secret(self, business: DemoBusiness) -> str:
         """The secret the business's website signs with: its newest active one.
 
-        Read from the store at each call, so a rotation with ``ainisa-middleware
-        store`` while the demo runs is signed with at once.
+        Read from the store at each call, so after ``ainisa-middleware secret
+        rotate`` the next page is signed with the new secret. It does not depend
+        on the widget: a disabled widget still has a website that signs.
         """
-        found = self.store.lookup(business.widget_id)
-        if found is None or not found.secrets:
-            raise LookupError(f"the store has no active secret for {business.id!r}")
-        return found.secrets[0]
+        info = self.store.get_business(business.id, reveal=True)
+        now = self.store.now()
+        for secret in info.secrets:  # newest first
+            if secret.value is not None and secret.state(now) in ("active", "expiring"):
+                return secret.value
+        where = self.engine.url.render_as_string(hide_password=True)
+        raise LookupError(
+            f"the store has no active secret for {business.id!r}: run 'ainisa-middleware "
+            f"secret rotate --db {where} --table-prefix {TABLE_PREFIX} {business.id}' "
+            "or restart the demo, which makes one"
+        )
 
     def save_message(self, business_id: str, user_id: str, author: str, text: str) -> None:
         with self.engine.begin() as connection:
