@@ -16,8 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
 from ainisa_middleware.stores.sql import SQLStore
+
+from .proxy import Proxy
 
 DATABASES = ("sqlite", "postgres", "mysql")
 _ENV = {"postgres": "AINISA_TEST_POSTGRES_URL", "mysql": "AINISA_TEST_MYSQL_URL"}
@@ -110,3 +114,58 @@ def store(make_store: StoreFactory) -> SQLStore:
     store = make_store()
     store.init()
     return store
+
+
+class Outage:
+    """A database that can be taken away and given back."""
+
+    def __init__(self, url: str, cut: Callable[[], None], restore: Callable[[], None]) -> None:
+        self.url = url
+        self.cut = cut
+        self.restore = restore
+
+
+@pytest.fixture
+def outage(db_url: str, tmp_path: Path) -> Iterator[Outage]:
+    if db_url.startswith("sqlite"):
+        path = Path(sa.make_url(db_url).database or "")
+        away = tmp_path / "moved-away.db"
+
+        def cut() -> None:
+            path.rename(away)
+
+        def restore() -> None:
+            path.unlink(missing_ok=True)  # the empty file a failed connection left
+            away.rename(path)
+
+        yield Outage(db_url, cut, restore)
+        return
+    proxy = Proxy(db_url)
+    try:
+        yield Outage(proxy.url(db_url), proxy.cut, proxy.restore)
+    finally:
+        proxy.cut()
+
+
+@pytest.fixture
+def outage_shop(outage: Outage, prefix: str, clock: FakeClock) -> Iterator[tuple[SQLStore, str]]:
+    """A store reached through ``outage``, with business ``shop``, widget ``wid_demo``
+    and one secret (returned beside the store)."""
+    # NullPool for SQLite: every lookup opens the file, as a fresh process would.
+    sqlite = outage.url.startswith("sqlite")
+    engine = sa.create_engine(outage.url, poolclass=NullPool) if sqlite else None
+    store = SQLStore(
+        engine or outage.url, timeout=3, table_prefix=prefix, master_key="", clock=clock
+    )
+    try:
+        store.init()
+        store.add_business("shop", plan="pro")
+        store.add_widget("wid_demo", business_id="shop")
+        yield store, store.rotate_secret("shop").value
+    finally:
+        try:
+            store.drop()
+        finally:
+            store.close()
+            if engine is not None:
+                engine.dispose()

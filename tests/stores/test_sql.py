@@ -676,3 +676,56 @@ def test_the_timeout_is_in_force_on_the_connection(db_url: str, prefix: str) -> 
         assert store.engine.pool.timeout() == 1.5  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_init_from_several_processes_at_once(make_store: StoreFactory) -> None:
+    stores = [make_store() for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+
+    def init(store: SQLStore) -> int:
+        barrier.wait()
+        return store.init()
+
+    with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+        assert list(pool.map(init, stores)) == [SCHEMA_VERSION] * len(stores)
+    stores[0].check()
+
+
+def test_init_gives_up_after_three_failures(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store()
+    calls: list[int] = []
+
+    def broken() -> int:
+        calls.append(1)
+        raise sa.exc.OperationalError("CREATE TABLE", {}, Exception("disk full"))
+
+    monkeypatch.setattr(store, "_init_once", broken)
+    with pytest.raises(sa.exc.OperationalError):
+        store.init()
+    assert len(calls) == 3
+
+
+def test_a_dropped_connection_is_retried_once(shop: SQLStore) -> None:
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            error = sa.exc.OperationalError("SELECT", {}, Exception("server closed"))
+            error.connection_invalidated = True
+            raise error
+        return "answer"
+
+    assert sql._once_more(flaky) == "answer"
+    assert len(calls) == 2
+    calls.clear()
+
+    def down() -> str:
+        calls.append(1)
+        raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
+
+    with pytest.raises(sa.exc.OperationalError):
+        sql._once_more(down)
+    assert len(calls) == 1

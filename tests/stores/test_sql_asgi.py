@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -21,8 +17,7 @@ from ainisa_middleware import user_hash
 from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.stores.sql import SQLResolver, SQLStore
 
-from .conftest import FakeClock, FakeMonotonic
-from .proxy import Proxy
+from .conftest import FakeClock, FakeMonotonic, Outage
 from .test_sql import QueryCounter
 
 
@@ -129,90 +124,36 @@ def test_a_flood_of_unknown_widgets_never_reaches_the_database(
         counter.close()
 
 
-class Outage:
-    """A database that can be taken away and given back."""
-
-    def __init__(self, url: str, cut: object, restore: object) -> None:
-        self.url = url
-        self.cut = cut
-        self.restore = restore
-
-
-@pytest.fixture
-def outage(db_url: str, tmp_path: Path) -> Iterator[Outage]:
-    if db_url.startswith("sqlite"):
-        path = Path(sa.make_url(db_url).database or "")
-        away = tmp_path / "moved-away.db"
-
-        def cut() -> None:
-            path.rename(away)
-
-        def restore() -> None:
-            path.unlink(missing_ok=True)  # the empty file a failed connection left
-            away.rename(path)
-
-        yield Outage(db_url, cut, restore)
-        return
-    proxy = Proxy(db_url)
-    try:
-        yield Outage(proxy.url(db_url), proxy.cut, proxy.restore)
-    finally:
-        proxy.cut()
-
-
 @pytest.mark.parametrize("cache", [False, True], ids=["uncached", "cached"])
 def test_database_outage_answers_503_then_recovers(
     outage: Outage,
-    prefix: str,
-    clock: FakeClock,
+    outage_shop: tuple[SQLStore, str],
     monotonic: FakeMonotonic,
     cache: bool,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # NullPool for SQLite: every lookup opens the file, as a fresh process would.
-    sqlite = outage.url.startswith("sqlite")
-    engine = sa.create_engine(outage.url, poolclass=NullPool) if sqlite else None
-    store = SQLStore(
-        engine or outage.url, timeout=3, table_prefix=prefix, master_key="", clock=clock
-    )
-    try:
-        store.init()
-        store.add_business("shop", plan="pro")
-        store.add_widget("wid_demo", business_id="shop")
-        secret = store.rotate_secret("shop")
-        verified = message("42", user_hash(secret.value, "42"))
-        resolver = SQLResolver(store, monotonic=monotonic, cache=cache, ttl=30)
-        with client_for(resolver, resolver_timeout=5) as client:
-            assert client.post("/chat", json=verified).json()["status"] == "verified"
-            outage.cut()  # type: ignore[operator]
-            try:
-                if cache:  # a business already cached keeps answering for ttl seconds
-                    answer = client.post("/chat", json=verified)
-                    assert answer.json()["status"] == "verified"
-                    monotonic.advance(30)
-                answer = client.post("/chat", json=verified)
-                assert (answer.status_code, answer.json()["error"]) == (
-                    503,
-                    "resolver_unavailable",
-                )
-                monotonic.advance(2)  # the index is stale: unknown IDs need the database too
-                answer = client.post("/chat", json=message(widget_id="wid_other"))
-                assert answer.status_code == 503
-            finally:
-                outage.restore()  # type: ignore[operator]
-            answer = client.post("/chat", json=verified)
-            assert (answer.status_code, answer.json()["status"]) == (200, "verified")
-            assert client.post("/chat", json=message(widget_id="wid_other")).status_code == 404
-        health = [
-            r.getMessage() for r in caplog.records if r.name == "ainisa_middleware.stores.sql"
-        ]
-        assert sum("cannot answer" in line for line in health) == 1
-        assert sum("answers again" in line for line in health) == 1
-        assert secret.value not in caplog.text
-    finally:
+    store, secret = outage_shop
+    verified = message("42", user_hash(secret, "42"))
+    resolver = SQLResolver(store, monotonic=monotonic, cache=cache, ttl=30)
+    with client_for(resolver, resolver_timeout=5) as client:
+        assert client.post("/chat", json=verified).json()["status"] == "verified"
+        outage.cut()
         try:
-            store.drop()
+            if cache:  # a business already cached keeps answering for ttl seconds
+                answer = client.post("/chat", json=verified)
+                assert answer.json()["status"] == "verified"
+                monotonic.advance(30)
+            answer = client.post("/chat", json=verified)
+            assert (answer.status_code, answer.json()["error"]) == (503, "resolver_unavailable")
+            monotonic.advance(2)  # the index is stale: unknown IDs need the database too
+            answer = client.post("/chat", json=message(widget_id="wid_other"))
+            assert answer.status_code == 503
         finally:
-            store.close()
-            if engine is not None:
-                engine.dispose()
+            outage.restore()
+        answer = client.post("/chat", json=verified)
+        assert (answer.status_code, answer.json()["status"]) == (200, "verified")
+        assert client.post("/chat", json=message(widget_id="wid_other")).status_code == 404
+    health = [r.getMessage() for r in caplog.records if r.name == "ainisa_middleware.stores.sql"]
+    assert sum("cannot answer" in line for line in health) == 1
+    assert sum("answers again" in line for line in health) == 1
+    assert secret not in caplog.text

@@ -20,6 +20,7 @@ rotated). Without it they are stored in plaintext and a warning is logged.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
@@ -27,7 +28,8 @@ import re
 import secrets as _secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -93,6 +95,7 @@ _PLAN = re.compile(r"[a-z0-9][a-z0-9_\-]{0,63}")
 _PLAIN = "plain:"
 _FERNET = "fernet:"
 _NAME_MAX = 200
+_INIT_ATTEMPTS = 3
 
 
 class StoreError(Exception):
@@ -523,35 +526,72 @@ class SQLStore:
     # -- schema ------------------------------------------------------------------------
 
     def init(self) -> int:
-        """Create the schema, or upgrade an older one; safe to run again. Returns the version."""
+        """Create the schema, or upgrade an older one; safe to run again. Returns the version.
+
+        Several processes may run it at once (a rolling deploy): the one that
+        loses the race for a table or the version row looks again and finds the
+        schema in place.
+        """
+        for attempt in range(1, _INIT_ATTEMPTS + 1):
+            try:
+                return self._init_once()
+            except DBAPIError:
+                if attempt == _INIT_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _init_once(self) -> int:
+        with self.engine.begin() as conn, self._init_lock(conn):
+            return self._create_or_upgrade(conn)
+
+    @contextmanager
+    def _init_lock(self, conn: Connection) -> Iterator[None]:
+        """Serialise concurrent ``init()`` runs where the database offers a lock."""
+        name = f"ainisa_init_{self.table_prefix}"
+        backend = self.engine.url.get_backend_name()
+        if backend == "postgresql":
+            key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            yield  # released with the transaction
+        elif backend in ("mysql", "mariadb"):
+            wait = int(self.timeout or 30)
+            conn.execute(sa.text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": wait})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        else:
+            yield  # SQLite locks the whole file; a lost race is retried by init()
+
+    def _create_or_upgrade(self, conn: Connection) -> int:
         t = self.tables
-        with self.engine.begin() as conn:
-            if not sa.inspect(conn).has_table(t.version.name):
-                # A fresh database (or one whose first init stopped half-way: MySQL
-                # cannot roll DDL back): create what is missing.
-                t.metadata.create_all(conn, checkfirst=True)
-                conn.execute(sa.insert(t.version).values(name="schema", version=SCHEMA_VERSION))
-                return SCHEMA_VERSION
-            version = self._read_version(conn)
-            if version is None:
-                conn.execute(sa.insert(t.version).values(name="schema", version=SCHEMA_VERSION))
-                t.metadata.create_all(conn, checkfirst=True)
-                return SCHEMA_VERSION
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the database schema is version {version}, newer than this "
-                    f"ainisa-middleware understands ({SCHEMA_VERSION}); upgrade the package"
-                )
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                MIGRATIONS[step](conn, t)
-            if version != SCHEMA_VERSION:
-                conn.execute(
-                    sa.update(t.version)
-                    .where(t.version.c.name == "schema")
-                    .values(version=SCHEMA_VERSION)
-                )
-                logger.info("ainisa store: schema upgraded from %d to %d", version, SCHEMA_VERSION)
+        if not sa.inspect(conn).has_table(t.version.name):
+            # A fresh database (or one whose first init stopped half-way: MySQL
+            # cannot roll DDL back): create what is missing.
+            t.metadata.create_all(conn, checkfirst=True)
+            conn.execute(sa.insert(t.version).values(name="schema", version=SCHEMA_VERSION))
             return SCHEMA_VERSION
+        version = self._read_version(conn)
+        if version is None:
+            conn.execute(sa.insert(t.version).values(name="schema", version=SCHEMA_VERSION))
+            t.metadata.create_all(conn, checkfirst=True)
+            return SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database schema is version {version}, newer than this "
+                f"ainisa-middleware understands ({SCHEMA_VERSION}); upgrade the package"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[step](conn, t)
+        if version != SCHEMA_VERSION:
+            conn.execute(
+                sa.update(t.version)
+                .where(t.version.c.name == "schema")
+                .values(version=SCHEMA_VERSION)
+            )
+            logger.info("ainisa store: schema upgraded from %d to %d", version, SCHEMA_VERSION)
+        return SCHEMA_VERSION
 
     def schema_version(self) -> int | None:
         """The version of the schema in the database; ``None`` before ``init()``."""
@@ -714,9 +754,13 @@ class SQLStore:
     def widget_ids(self) -> frozenset[str]:
         """Every enabled widget ID: the resolver's index of IDs worth a query."""
         w = self.tables.widgets
-        with self._reading() as conn:
-            rows = conn.execute(sa.select(w.c.id).where(w.c.disabled == sa.false()))
-            return frozenset(row[0] for row in rows)
+
+        def load() -> frozenset[str]:
+            with self._reading() as conn:
+                rows = conn.execute(sa.select(w.c.id).where(w.c.disabled == sa.false()))
+                return frozenset(row[0] for row in rows)
+
+        return _once_more(load)
 
     # -- secrets -----------------------------------------------------------------------
 
@@ -826,12 +870,7 @@ class SQLStore:
         One query. A connection the database dropped (a restart) is retried once
         on a fresh one; any other failure raises, and the middleware answers 503.
         """
-        try:
-            return self._lookup(widget_id)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            return self._lookup(widget_id)
+        return _once_more(lambda: self._lookup(widget_id))
 
     def _lookup(self, widget_id: str) -> Business | None:
         t = self.tables
@@ -906,6 +945,20 @@ class _Transaction:
         self._context.__exit__(kind, error, tb)
         if isinstance(error, IntegrityError) and self._duplicate:
             raise StoreError(self._duplicate) from None
+
+
+def _once_more(function: Callable[[], _T]) -> _T:
+    """Run ``function``; again, once, if the database had dropped the pooled connection.
+
+    SQLAlchemy invalidates the whole pool on such an error, so the second try
+    opens a fresh connection: a database restart costs no failed request.
+    """
+    try:
+        return function()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        return function()
 
 
 def _secret_number(secret_id: object) -> int:
