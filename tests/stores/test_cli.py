@@ -83,6 +83,8 @@ def test_managing_a_store(
     )
     code, out, _ = run(capsys, "business", "show", "small", *db)
     assert "free (identity not in this plan)" in out and "require identity: yes" in out
+    err = run(capsys, "secret", "rotate", "small", "--grace", "0", *db)[2]
+    assert "note: plan 'free' does not include identity" in err
     assert "(none: add one" in out and "(none: make one" in out
     code, out, _ = run(
         capsys, "business", "update", "small", "--plan", "pro", "--no-require-identity", *db
@@ -97,20 +99,21 @@ def test_managing_a_store(
     assert run(capsys, "widget", "enable", "wid_small", *db)[0] == 0
 
     monkeypatch.setenv("OLD_KEY", "the-secret-the-site-already-uses")
-    code, out, _ = run(capsys, "secret", "rotate", "small", "--import-env", "OLD_KEY", *db)
+    code, out, err = run(capsys, "secret", "rotate", "small", "--import-env", "OLD_KEY", *db)
     assert out.strip() == "the-secret-the-site-already-uses"
+    assert "note:" not in err  # the plan is pro by now
     run(capsys, "secret", "rotate", "small", "--grace", "0", *db)
     code, out, _ = run(capsys, "business", "show", "small", *db)
-    assert "1  expired" in out and "2  active" in out
-    code, out, _ = run(capsys, "secret", "retire", "2", *db)
-    assert (code, out.strip()) == (0, "retired secret 2: hashes made with it no longer verify")
-    assert "2  retired" in run(capsys, "business", "show", "small", *db)[1]
+    assert "2  expired" in out and "3  active" in out
+    code, out, _ = run(capsys, "secret", "retire", "3", *db)
+    assert (code, out.strip()) == (0, "retired secret 3: hashes made with it no longer verify")
+    assert "3  retired" in run(capsys, "business", "show", "small", *db)[1]
 
     code, key, _ = run(capsys, "store", "genkey")
     Fernet(key.strip().encode())  # a usable key
     monkeypatch.setenv("AINISA_MASTER_KEY", key.strip())
     code, out, _ = run(capsys, "store", "reencrypt", *db)
-    assert (code, out.split()[:2]) == (0, ["re-encrypted", "2"])
+    assert (code, out.split()[:2]) == (0, ["re-encrypted", "3"])
     code, out, _ = run(capsys, "business", "show", "small", "--reveal", *db)
     assert "value the-secret-the-site-already-uses" in out
 

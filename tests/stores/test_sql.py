@@ -354,6 +354,15 @@ def test_secrets_are_encrypted_with_the_master_key(
     assert new.value not in str(error.value)
 
 
+def test_no_plaintext_secret_joins_encrypted_ones(shop: SQLStore, make_store: StoreFactory) -> None:
+    sealed = make_store(master_key=Fernet.generate_key().decode())
+    first = sealed.rotate_secret("shop")
+    with pytest.raises(StoreError, match="secrets are encrypted but AINISA_MASTER_KEY is not set"):
+        shop.rotate_secret("shop")
+    assert _secrets(sealed) == ((first.value,), (str(first.id),))
+    assert all(value.startswith("fernet:") for value in _raw_values(sealed))
+
+
 def test_the_master_key_comes_from_the_environment(
     shop: SQLStore, make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -240,6 +240,7 @@ def _secret_rotate(args: argparse.Namespace) -> int:
             raise CommandError(f"environment variable {args.import_env} is not set or empty")
     with _store(args) as store:
         new = store.rotate_secret(args.business_id, args.grace, value=value)
+        info = store.get_business(args.business_id)
     # The secret alone on stdout, so that SECRET=$(... secret rotate shop) works;
     # the explanation on stderr.
     print(new.value)
@@ -249,6 +250,12 @@ def _secret_rotate(args: argparse.Namespace) -> int:
         "It is shown only this once: put it in the business's server configuration now.",
         file=sys.stderr,
     )
+    if not info.identity_enabled:
+        print(
+            f"note: plan {info.plan!r} does not include identity, so no hash is checked "
+            "until the business moves to an identity plan (business update --plan pro)",
+            file=sys.stderr,
+        )
     return 0
 
 

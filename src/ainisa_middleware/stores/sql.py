@@ -801,6 +801,13 @@ class SQLStore:
             ).first()
             if locked is None:
                 raise StoreError(f"no business {business_id!r}")
+            if not self._cipher.encrypting and self._holds_encrypted(conn):
+                # A command run without the key must not slip a plaintext secret
+                # into a store whose secrets are encrypted.
+                raise StoreError(
+                    f"the store's secrets are encrypted but {MASTER_KEY_ENV} is not set; "
+                    "set it so the new secret is encrypted too"
+                )
             conn.execute(
                 sa.update(s)
                 .where(
@@ -911,6 +918,11 @@ class SQLStore:
         )
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _holds_encrypted(self, conn: Connection) -> bool:
+        s = self.tables.secrets
+        query = sa.select(s.c.id).where(s.c.value.startswith(_FERNET, autoescape=True)).limit(1)
+        return conn.execute(query).first() is not None
 
     def _business_exists(self, conn: Connection, business_id: str) -> bool:
         b = self.tables.businesses
