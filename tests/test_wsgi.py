@@ -632,13 +632,42 @@ def table_flask_like(request: Request) -> Response:
     return Response(json.dumps(payload), content_type="application/json")
 
 
-TABLE_APPS = {
-    (app_name, mode): webtest.TestApp(
-        AinisaWSGIMiddleware(lint_middleware(app), resolver=RESOLVER, paths=PATHS, mode=mode),
-        lint=True,
+TABLE_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def table_flask(mode: str) -> flask.Flask:
+    """A Flask app wrapped the documented way (``app.wsgi_app``), echoing every path."""
+    app = flask.Flask(__name__)
+
+    @app.route("/", defaults={"rest": ""}, methods=TABLE_METHODS, provide_automatic_options=False)
+    @app.route("/<path:rest>", methods=TABLE_METHODS, provide_automatic_options=False)
+    def echo(rest: str) -> dict[str, Any]:
+        return echo_payload(
+            flask.request.get_data(),
+            flask.request.query_string.decode("latin-1"),
+            flask.request.environ.get(ENVIRON_KEY),
+            flask.request.headers.get("Content-Length"),
+        )
+
+    app.wsgi_app = AinisaWSGIMiddleware(  # type: ignore[method-assign]
+        lint_middleware(app.wsgi_app), resolver=RESOLVER, paths=PATHS, mode=mode
     )
-    for app_name, app in (("raw", table_echo), ("werkzeug", table_flask_like))
-    for mode in ("strip", "enforce")
+    return app
+
+
+TABLE_APPS = {
+    **{
+        (app_name, mode): webtest.TestApp(
+            AinisaWSGIMiddleware(lint_middleware(app), resolver=RESOLVER, paths=PATHS, mode=mode),
+            lint=True,
+        )
+        for app_name, app in (("raw", table_echo), ("werkzeug", table_flask_like))
+        for mode in ("strip", "enforce")
+    },
+    **{
+        ("flask", mode): webtest.TestApp(table_flask(mode), lint=True)
+        for mode in ("strip", "enforce")
+    },
 }
 
 
@@ -654,7 +683,7 @@ def send_case(client: webtest.TestApp, case: Case) -> webtest.TestResponse:
     return client.do_request(request, status="*", expect_errors=True)
 
 
-@pytest.mark.parametrize("app_name", ["raw", "werkzeug"])
+@pytest.mark.parametrize("app_name", ["raw", "werkzeug", "flask"])
 @pytest.mark.parametrize("case", ROWS)
 def test_contract_table(case: Case, app_name: str) -> None:
     response = send_case(TABLE_APPS[app_name, case.mode], case)

@@ -406,7 +406,7 @@ def _reset_litestar_cache(
     try:
         fresh = type(cache)()
         for name in _slot_names(cache):
-            if name not in LITESTAR_KEPT_FIELDS:
+            if name not in LITESTAR_KEPT_FIELDS and not name.startswith("__"):
                 setattr(cache, name, getattr(fresh, name))
         if body is not None:
             cache.body = body

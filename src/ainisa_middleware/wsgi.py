@@ -55,6 +55,8 @@ CACHED_ENVIRON_KEYS: Final = (
     "webob.adhoc_attrs",  # WebOb: attributes set on Request objects (request.json_body ...)
     "webob.is_body_seekable",
     "webob.is_body_readable",
+    "bottle.get",  # Bottle: the parsed query, beside bottle.request.query
+    "webob._cache_control",  # WebOb: parsed Cache-Control
     "paste.parsed_querystring",  # Paste's parse_querystring / parse_formvars
     "paste.parsed_formvars",
 )
@@ -62,6 +64,8 @@ CACHED_ENVIRON_KEYS: Final = (
 #: ``bottle.request.json``, ``bottle.request.forms``, ``bottle.request.query`` ...
 CACHED_ENVIRON_PREFIXES: Final = ("bottle.request", "webob._parsed_")
 
+_CACHED: Final = frozenset(CACHED_ENVIRON_KEYS)
+_PREFIXES: Final = CACHED_ENVIRON_PREFIXES
 _WIDGET_HEADER_KEY: Final = "HTTP_X_AINISA_WIDGET_ID"
 _READ_CHUNK: Final = 64 * 1024
 
@@ -234,9 +238,9 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     declared = get_content_length(environ)
     if declared is not None and declared > limit:
         raise RequestError("body_too_large")
-    if environ.get("webob.is_body_seekable"):
-        # WebOb parsed the body above us and left its seekable copy at the end.
-        environ["wsgi.input"].seek(0)
+    kept = _body_kept_above(environ, limit)
+    if kept is not None:
+        return kept
     chunks: list[bytes] = []
     size = 0
     try:
@@ -257,13 +261,63 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class _ConsumedAbove(Exception):
+    """A layer above parsed the form from ``wsgi.input`` and kept no raw body."""
+
+
+def _body_kept_above(environ: WSGIEnvironment, limit: int) -> bytes | None:
+    """The body as a framework above the middleware kept it, or ``None``: read ``wsgi.input``.
+
+    A framework that parsed the request first leaves ``wsgi.input`` drained.
+    Bottle and WebOb make a seekable copy the new ``wsgi.input``: rewound, it is
+    the request. werkzeug's ``Request`` (``environ["werkzeug.request"]``) keeps the
+    raw bytes once ``get_data``, ``.data`` or ``.json`` read them, but a form parse
+    keeps only the parsed form: that request is refused (``malformed_body``, or
+    ``unsupported_media_type`` for multipart as for any multipart body) rather
+    than passed on with an empty body. Only a stream the framework read counts: a
+    ``wsgi.input`` put in its place since is the request. This reads framework
+    internals; ``tests/test_wsgi_hosts.py`` breaks if they change.
+    """
+    stream: Any = environ.get("wsgi.input")
+    buffered: Any = environ.get("bottle.request.body")
+    if buffered is not None and buffered is stream:
+        # Bottle read the whole body (de-chunked) into this buffer, which has no
+        # Content-Length when the request was chunked: read it to its end.
+        buffered.seek(0)
+        body: bytes = buffered.read(limit + 1)
+        if len(body) > limit:
+            raise RequestError("body_too_large")
+        return body
+    if environ.get("webob.is_body_seekable"):
+        # WebOb's copy, with CONTENT_LENGTH set to its size, left at its end.
+        stream.seek(0)
+        return None
+    request = environ.get("werkzeug.request")
+    state = getattr(request, "__dict__", None)
+    if not state or "stream" not in state:
+        return None  # nothing above read the input through werkzeug
+    used = state["stream"]  # a LimitedStream around the input it read
+    if getattr(used, "_stream", used) is not stream:
+        return None
+    cached = getattr(request, "_cached_data", None)
+    if isinstance(cached, bytes):
+        if len(cached) > limit:
+            raise RequestError("body_too_large")
+        return cached
+    mimetype = getattr(request, "mimetype", "")
+    if "form" in state and mimetype == "multipart/form-data":
+        raise RequestError("unsupported_media_type")
+    if "form" in state and mimetype == "application/x-www-form-urlencoded":
+        raise _Unreadable from _ConsumedAbove()
+    return None
+
+
 def _clean_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
     """A copy of ``environ`` without cached parses and stream framing of the original."""
-    new = {
-        key: value
-        for key, value in environ.items()
-        if key not in CACHED_ENVIRON_KEYS and not key.startswith(CACHED_ENVIRON_PREFIXES)
-    }
+    new = environ.copy()
+    # CGI variables have no dot; only namespaced keys can be caches.
+    for key in [k for k in environ if "." in k and (k in _CACHED or k.startswith(_PREFIXES))]:
+        del new[key]
     # The new input is a sized BytesIO: no chunked framing, no server termination.
     new.pop("HTTP_TRANSFER_ENCODING", None)
     new.pop("wsgi.input_terminated", None)
