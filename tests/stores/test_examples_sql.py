@@ -76,3 +76,17 @@ def test_the_example_refuses_to_start_without_the_schema(env: Path) -> None:
             pass
     finally:
         module.resolver.close()
+
+
+def test_the_flood_measurement_runs(db_url: str) -> None:
+    spec = importlib.util.spec_from_file_location("measure_flood", APP.parent / "measure_flood.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = module.measure(db_url, ids=200, widgets=20)
+    assert [line.split(":")[1].split(",")[0].strip() for line in lines] == [
+        "1 queries",
+        "1 queries",
+        "200 queries",
+        "200 queries",
+    ]

@@ -666,6 +666,10 @@ def test_timeouts_reach_each_driver() -> None:
         "write_timeout": 2.5,
     }
     assert connect_args(sa.make_url("postgresql+asyncpg://h/db"), 2.5) == {}
+    with_options = sa.make_url("postgresql+psycopg://h/db?options=-c%20search_path%3Dapp")
+    assert connect_args(with_options, 1)["options"] == (
+        "-c search_path=app -c statement_timeout=1000"
+    )
 
 
 def test_the_timeout_is_in_force_on_the_connection(db_url: str, prefix: str) -> None:

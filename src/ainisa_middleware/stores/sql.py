@@ -367,10 +367,14 @@ def _connect_args(url: URL, timeout: float) -> dict[str, Any]:
     if backend == "sqlite":
         return {"timeout": timeout}  # how long to wait for a lock
     if backend == "postgresql" and driver == "psycopg":
+        options = f"-c statement_timeout={max(1, math.ceil(timeout * 1000))}"
+        given = url.query.get("options")
+        if isinstance(given, str) and given:
+            options = f"{given} {options}"  # keep the URL's own options
         return {
             # libpq counts whole seconds and treats 1 as 2.
             "connect_timeout": max(2, math.ceil(timeout)),
-            "options": f"-c statement_timeout={max(1, math.ceil(timeout * 1000))}",
+            "options": options,
         }
     if backend in ("mysql", "mariadb") and driver == "pymysql":
         return {"connect_timeout": timeout, "read_timeout": timeout, "write_timeout": timeout}
