@@ -689,3 +689,13 @@ def test_contract_table(case: Case, app_name: str) -> None:
     response = send_case(TABLE_APPS[app_name, case.mode], case)
     assert response.content_type == "application/json"
     check(case, response.status_int, response.json)
+
+
+def test_query_string_decoded_by_a_lax_server_is_still_inspected() -> None:
+    middleware, inner = _sized()
+    environ = _environ(b"", QUERY_STRING="widget_id=wid_pro&q=\u20ac&user_id=1")
+    status, _ = _call(middleware, environ)
+    assert status.startswith("200")
+    assert inner.environ is not None
+    # rewritten bytes go back as latin-1 characters, as PEP 3333 says
+    assert inner.environ["QUERY_STRING"] == "widget_id=wid_pro&q=\u00e2\u0082\u00ac"

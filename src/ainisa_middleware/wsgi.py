@@ -140,7 +140,7 @@ class AinisaWSGIMiddleware:
         verifier = self.verifier
         try:
             body = _read_body(environ, self.config.max_body_size)
-            query = environ.get("QUERY_STRING", "").encode("latin-1")
+            query = _environ_bytes(environ.get("QUERY_STRING", ""))
             parsed = verifier.inspect(
                 content_type=environ.get("CONTENT_TYPE"),
                 widget_header=environ.get(_WIDGET_HEADER_KEY),
@@ -161,10 +161,11 @@ class AinisaWSGIMiddleware:
         if decision.error is not None:
             return decision.error
 
+        final = body if decision.body is None else decision.body
         new = _clean_environ(environ)
-        new["wsgi.input"] = io.BytesIO(body if decision.body is None else decision.body)
-        if decision.body is not None or body or "CONTENT_LENGTH" in environ:
-            new["CONTENT_LENGTH"] = str(len(body if decision.body is None else decision.body))
+        new["wsgi.input"] = io.BytesIO(final)
+        if final or "CONTENT_LENGTH" in environ:
+            new["CONTENT_LENGTH"] = str(len(final))
         if decision.query is not None:
             new["QUERY_STRING"] = decision.query.decode("latin-1")
         new[ENVIRON_KEY] = decision.user
@@ -218,14 +219,18 @@ def _sync_lookup(resolver: object, timeout: float | None) -> Callable[[str], obj
     return run
 
 
-def _path(environ: WSGIEnvironment) -> str:
-    # PATH_INFO is the URL-decoded path as latin-1 characters (PEP 3333); undo that
-    # so prefixes match the decoded UTF-8 path as on the other hosts.
-    raw: str = environ.get("PATH_INFO", "")
+def _environ_bytes(value: str) -> bytes:
+    # PEP 3333: environ strings carry the raw bytes as latin-1 characters. A
+    # server that decoded them as UTF-8 instead is undone the same way.
     try:
-        return raw.encode("latin-1").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a server that already decoded as UTF-8
-        return raw
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+
+
+def _path(environ: WSGIEnvironment) -> str:
+    # Prefixes match the decoded UTF-8 path, as on the other hosts.
+    return _environ_bytes(environ.get("PATH_INFO", "")).decode("utf-8", "replace")
 
 
 def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:

@@ -451,3 +451,16 @@ def test_awaitable_returning_aresolve_works_in_both_modes(post: Post) -> None:
     with ainisa(RESOLVER=_AwaitableAresolve()):
         response = post_json(post, "/chat", verified())
     assert response.json()["user"]["status"] == "verified"
+
+
+def test_get_ainisa_user_is_the_typed_attribute() -> None:
+    from ainisa_middleware.django import get_ainisa_user
+
+    request = RequestFactory().post(
+        "/chat", b"{}", content_type="application/json", headers={"X-Ainisa-Widget-Id": "wid_pro"}
+    )
+    assert get_ainisa_user(request) is None
+    AinisaMiddleware(_ok)(request)
+    user = get_ainisa_user(request)
+    assert user is not None and user is request.ainisa_user  # type: ignore[attr-defined]
+    assert user.status == "anonymous"

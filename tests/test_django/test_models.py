@@ -142,7 +142,7 @@ def test_package_import_loads_no_models_and_no_django_settings() -> None:
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
-    assert result.stdout.strip() == "['AinisaMiddleware', 'ModelResolver']"
+    assert result.stdout.strip() == "['AinisaMiddleware', 'ModelResolver', 'get_ainisa_user']"
 
 
 def test_unknown_package_attribute_is_an_attribute_error() -> None:

@@ -18,14 +18,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ainisa_middleware.django.middleware import AinisaMiddleware
+    from ainisa_middleware.django.middleware import AinisaMiddleware, get_ainisa_user
     from ainisa_middleware.django.resolver import ModelResolver
 
-__all__ = ["AinisaMiddleware", "ModelResolver"]
+__all__ = ["AinisaMiddleware", "ModelResolver", "get_ainisa_user"]
 
 _LAZY = {
     "AinisaMiddleware": "ainisa_middleware.django.middleware",
     "ModelResolver": "ainisa_middleware.django.resolver",
+    "get_ainisa_user": "ainisa_middleware.django.middleware",
 }
 
 

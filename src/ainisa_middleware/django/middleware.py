@@ -29,12 +29,12 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
 from ainisa_middleware.django.conf import load_config
 from ainisa_middleware.errors import ERRORS, RequestError
-from ainisa_middleware.models import Business
+from ainisa_middleware.models import AinisaUser, Business
 from ainisa_middleware.request import ParsedRequest
 from ainisa_middleware.resolvers import _checked
 from ainisa_middleware.verify import Verifier
 
-__all__ = ["REQUEST_ATTRIBUTE", "AinisaMiddleware", "error_response"]
+__all__ = ["REQUEST_ATTRIBUTE", "AinisaMiddleware", "error_response", "get_ainisa_user"]
 
 #: The attribute views read: ``request.ainisa_user``.
 REQUEST_ATTRIBUTE: Final = "ainisa_user"
@@ -43,6 +43,15 @@ _READ_CHUNK: Final = 64 * 1024
 
 _GetResponse = Callable[[HttpRequest], HttpResponseBase]
 _AGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+def get_ainisa_user(request: HttpRequest) -> AinisaUser | None:
+    """``request.ainisa_user``, typed; ``None`` on paths the middleware does not cover.
+
+    Check ``user.verified`` before trusting ``user.user_id``.
+    """
+    user = getattr(request, REQUEST_ATTRIBUTE, None)
+    return user if isinstance(user, AinisaUser) else None
 
 
 def error_response(code: str) -> JsonResponse:
