@@ -464,3 +464,11 @@ def test_get_ainisa_user_is_the_typed_attribute() -> None:
     user = get_ainisa_user(request)
     assert user is not None and user is request.ainisa_user  # type: ignore[attr-defined]
     assert user.status == "anonymous"
+
+
+def test_async_mode_is_native_and_sync_mode_is_plain() -> None:
+    from asgiref.sync import iscoroutinefunction
+
+    assert AinisaMiddleware.sync_capable and AinisaMiddleware.async_capable
+    assert iscoroutinefunction(AinisaMiddleware(_aok))  # Django awaits it: no thread hop
+    assert not iscoroutinefunction(AinisaMiddleware(_ok))
