@@ -7,6 +7,7 @@ chosen to reach every branch of the JSON grammar that matters to us.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from ainisa_middleware._types import Message, Receive, Scope, Send
+from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.errors import RequestError
 from ainisa_middleware.request import (
     _bounded_int,
@@ -24,6 +27,14 @@ from ainisa_middleware.request import (
 )
 from ainisa_middleware.rewrite import _compact_encoder, dump_json
 from ainisa_middleware.signing import HASH_LENGTH, _hash_bytes, _mac, match_secret, user_hash
+from ainisa_middleware.wsgi import (
+    CACHED_ENVIRON_KEYS,
+    CACHED_ENVIRON_PREFIXES,
+    AinisaWSGIMiddleware,
+    _clean_environ,
+)
+
+from .cases import RESOLVER
 
 DOCUMENTS: list[Any] = [
     {},
@@ -82,6 +93,9 @@ def _reference_loads(body: bytes) -> object:
         b'{"a": {"b": {}}, "c": [{}, []]}',
         b'\xef\xbb\xbf{"a": 1}',
         b'{"a": 1} {"b": 2}',
+        b'{"a": 1}\xc2\xa0',  # a no-break space is not JSON whitespace
+        b'\x0c{"a": 1}',  # nor is a form feed
+        b'{"a": 1}\n\n\t ',
         b'{"a": 1, "a": 2}',
         b'{"a": NaN}',
         b'{"a": 1e400}',
@@ -172,3 +186,162 @@ def test_cached_keyed_hmac_equals_the_standard_hmac(secret: str, message: bytes)
     expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     assert _mac(secret, message) == expected
     assert _mac(secret, message) == expected  # the cached keyed object is copied, never consumed
+
+
+# --- the ASGI adapter's inline paths: one-message bodies, odd first messages ------------
+
+
+def _run_asgi(incoming: list[Message], *, max_body_size: int = 1_048_576) -> tuple[int, bytes]:
+    """``(status, body the app read)`` for a request whose body arrives as ``incoming``."""
+    seen: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append((await receive()).get("body", b""))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = AinisaMiddleware(
+        app, resolver=RESOLVER, paths=["/chat"], max_body_size=max_body_size
+    )
+    queue = list(incoming)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/chat",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json")],
+    }
+    asyncio.run(middleware(scope, receive, send))
+    return sent[0]["status"], b"".join(seen)
+
+
+def _widget_body(size: int = 0) -> bytes:
+    return json.dumps({"widget_id": "w_pro", "message": "x" * size}).encode()
+
+
+def test_a_single_message_over_the_limit_is_413_without_content_length() -> None:
+    body = _widget_body(100)
+    message = {"type": "http.request", "body": body, "more_body": False}
+    assert _run_asgi([message], max_body_size=len(body) - 1) == (413, b"")
+    assert _run_asgi([message], max_body_size=len(body))[0] == 204
+
+
+def test_messages_of_other_types_and_empty_chunks_are_skipped_while_reading() -> None:
+    body = _widget_body()
+    incoming: list[Message] = [
+        {"type": "http.unknown"},
+        {"type": "http.request", "body": b"", "more_body": True},
+        {"type": "http.request", "body": body[:5], "more_body": True},
+        {"type": "http.request", "body": body[5:], "more_body": False},
+    ]
+    status, seen = _run_asgi(incoming)
+    assert status == 204
+    assert json.loads(seen) == json.loads(body)
+
+
+# --- the WSGI adapter: cleaning the environ ---------------------------------------------
+
+
+def _plain_clean(environ: dict[str, Any]) -> dict[str, Any]:
+    new = {
+        key: value
+        for key, value in environ.items()
+        if key not in CACHED_ENVIRON_KEYS and not key.startswith(CACHED_ENVIRON_PREFIXES)
+    }
+    new.pop("HTTP_TRANSFER_ENCODING", None)
+    new.pop("wsgi.input_terminated", None)
+    return new
+
+
+_SERVER_ENVIRON = {
+    "REQUEST_METHOD": "POST",
+    "PATH_INFO": "/chat",
+    "QUERY_STRING": "",
+    "CONTENT_TYPE": "application/json",
+    "HTTP_HOST": "example.com",
+    "HTTP_TRANSFER_ENCODING": "chunked",
+    "wsgi.input": None,
+    "wsgi.input_terminated": True,
+    "wsgi.url_scheme": "https",
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {key: object() for key in CACHED_ENVIRON_KEYS},
+        {"bottle.request.json": {}, "bottle.request": object(), "webob._parsed_post_vars": 1},
+        {"werkzeug.request.x": 1, "xwebob._body_file": 2, "werkzeug.requestx": 3},
+        {"paste.parsed_querystring": 1, "PASTE.PARSED_QUERYSTRING": 2},
+        {"a\\nwerkzeug.request": 1, "b\\nbottle.request.body": 2},  # newlines inside keys
+    ],
+    ids=["none", "every-cached-key", "prefixes", "near-misses", "case", "newlines"],
+)
+def test_clean_environ_drops_exactly_what_the_plain_filter_drops(extra: dict[str, Any]) -> None:
+    environ = {**_SERVER_ENVIRON, **extra}
+    cleaned = _clean_environ(environ)
+    assert cleaned == _plain_clean(environ)
+    assert list(cleaned) == list(_plain_clean(environ))  # order kept too
+    assert environ == {**_SERVER_ENVIRON, **extra}  # the original is not touched
+
+
+# --- the WSGI adapter: reading a body of known length -----------------------------------
+
+
+class _TrickleStream:
+    """A ``wsgi.input`` that hands out a few bytes per read, then stops or fails."""
+
+    def __init__(self, data: bytes, *, step: int = 3, fail: bool = False) -> None:
+        self.data = data
+        self.step = step
+        self.fail = fail
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.data and self.fail:
+            raise OSError("connection reset")
+        chunk, self.data = self.data[: min(size, self.step)], self.data[min(size, self.step) :]
+        return chunk
+
+
+def _wsgi_call(stream: Any, length: int) -> tuple[str, bytes]:
+    seen: list[bytes] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"].read())
+        start_response("204 No Content", [])
+        return []
+
+    middleware = AinisaWSGIMiddleware(app, resolver=RESOLVER, paths=["/chat"])
+    status: list[str] = []
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/chat",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(length),
+        "wsgi.input": stream,
+    }
+    b"".join(middleware(environ, lambda line, headers, exc=None: status.append(line)))
+    return status[0], b"".join(seen)
+
+
+def test_a_body_read_in_small_pieces_is_reassembled() -> None:
+    body = _widget_body(50)
+    status, seen = _wsgi_call(_TrickleStream(body), len(body))
+    assert status.startswith("204")
+    assert json.loads(seen) == json.loads(body)
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["ends-early", "raises"])
+def test_a_body_shorter_than_its_content_length_is_malformed(fail: bool) -> None:
+    body = _widget_body(50)
+    status, seen = _wsgi_call(_TrickleStream(body, fail=fail), len(body) + 10)
+    assert status.startswith("400") and seen == b""

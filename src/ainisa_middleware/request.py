@@ -12,7 +12,9 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
@@ -69,6 +71,12 @@ class Source(enum.Enum):
     JSON = "json"
     FORM = "form"
     QUERY = "query"
+
+
+# Enum members as module names: read once per request each, a global is cheaper
+# than the class attribute lookup.
+_NO_BODY, _JSON_BODY, _FORM_BODY = BodyKind.NONE, BodyKind.JSON, BodyKind.FORM
+_JSON_SOURCE, _FORM_SOURCE, _QUERY_SOURCE = Source.JSON, Source.FORM, Source.QUERY
 
 
 @dataclass(slots=True)
@@ -186,6 +194,12 @@ _STRICT_DECODER = json.JSONDecoder(
 )
 
 
+# The decoder's own scanner (the C one when available), as JSONDecoder.decode calls it.
+_scan: Callable[[str, int], tuple[Any, int]] = _STRICT_DECODER.scan_once  # type: ignore[attr-defined]
+#: JSON's whitespace (RFC 8259 section 2), as json.decoder skips it.
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     """Parse strict RFC 8259 JSON whose top level is an object, or raise ``malformed_body``.
 
@@ -197,7 +211,13 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
         if text.startswith("\ufeff"):  # as json.loads does: a BOM is not JSON
             raise ValueError("byte order mark")
-        obj = _STRICT_DECODER.decode(text)
+        # JSONDecoder.decode, without its two Python frames: skip whitespace,
+        # scan one value, and allow nothing but whitespace after it.
+        obj, end = _scan(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
+        if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+            raise ValueError("extra data")
+    except StopIteration:  # the scanner's "no value here"
+        raise RequestError("malformed_body") from None
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise RequestError("malformed_body") from None
     if type(obj) is not dict:
@@ -209,8 +229,13 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return obj
 
 
+@lru_cache(maxsize=64)
 def body_kind(content_type: str | None) -> BodyKind | None:
-    """The kind of body a content type announces; ``None`` for one we cannot inspect."""
+    """The kind of body a content type announces; ``None`` for one we cannot inspect.
+
+    Cached: a site sends the same few content types, and a hit costs no Python
+    call. The cache is small and bounded, so odd values cannot grow it.
+    """
     if not content_type:
         return None
     media = content_type.split(";", 1)[0].strip().lower()
@@ -296,7 +321,7 @@ def parse_request(
     """Inspect a request; raise the first error in the contract's order."""
     if len(body) > max_body_size:
         raise RequestError("body_too_large")
-    kind = BodyKind.NONE
+    kind = _NO_BODY
     if body:
         found = body_kind(content_type)
         if found is None:
@@ -305,18 +330,19 @@ def parse_request(
     json_body: dict[str, Any] | None = None
     form: FlatData | None = None
     body_widget_ids: list[object] = []
-    if kind is BodyKind.JSON:
+    if kind is _JSON_BODY:
         json_body = parse_json_object(body)
         if WIDGET_ID_FIELD in json_body:
             body_widget_ids.append(json_body[WIDGET_ID_FIELD])
-    elif kind is BodyKind.FORM:
+    elif kind is _FORM_BODY:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestError("malformed_body") from None
         form = parse_flat(body)
         body_widget_ids.extend(form.widget_ids)
-    query = parse_flat(query_string)
+    # Most chat requests carry no query string: skip the parser's call.
+    query = parse_flat(query_string) if query_string else FlatData([], {}, set(), [])
 
     if form is not None and WIDGET_ID_FIELD in form.repeated:
         raise RequestError("malformed_request")
@@ -324,20 +350,17 @@ def parse_request(
 
     if query.repeated or (form is not None and form.repeated):
         raise RequestError("malformed_request", widget_id)
-    sources: list[Source] = []
+    source: Source | None = None
+    sources = 0
     if json_body is not None and _json_carries_user_data(json_body.get(_JSON_USER_KEY, "")):
-        sources.append(Source.JSON)
+        source = _JSON_SOURCE
+        sources += 1
     if form is not None and form.carries_user_data:
-        sources.append(Source.FORM)
+        source = _FORM_SOURCE
+        sources += 1
     if query.identity and query.carries_user_data:
-        sources.append(Source.QUERY)
-    if len(sources) > 1:
+        source = _QUERY_SOURCE
+        sources += 1
+    if sources > 1:
         raise RequestError("conflicting_user_data", widget_id)
-    return ParsedRequest(
-        widget_id=widget_id,
-        kind=kind,
-        json_body=json_body,
-        form=form,
-        query=query,
-        source=sources[0] if sources else None,
-    )
+    return ParsedRequest(widget_id, kind, json_body, form, query, source)

@@ -57,7 +57,10 @@ def rewrite_json(body: dict[str, Any], *, keep_user: bool) -> bytes:
         body[_USER_KEY] = kept
     else:
         body.pop(_USER_KEY, None)
-    return dump_json(body)
+    try:  # dump_json, inlined: this runs on every JSON request
+        return _dump_utf8(body).encode("utf-8")
+    except UnicodeEncodeError:
+        return _dump_ascii(body).encode("ascii")
 
 
 def _compact_encoder(ensure_ascii: bool, *, use_c: bool = True) -> Callable[[Any], str]:

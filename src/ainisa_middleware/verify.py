@@ -26,9 +26,13 @@ logger = logging.getLogger("ainisa_middleware")
 _STRINGS_ONLY = ("user_hash", "firstname", "lastname", "email")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
-    """What to do with an intercepted request once its business is known."""
+    """What to do with an intercepted request once its business is known.
+
+    Adapters only read it. Not frozen: one is built per request, and a frozen
+    dataclass costs more than twice as much to build.
+    """
 
     #: the visitor to put on the request (``None`` when ``error`` is set)
     user: AinisaUser | None
@@ -67,9 +71,12 @@ def _identity_status(
 ) -> tuple[Status, dict[str, str], int | None]:
     if not business.identity_enabled:
         return Status.IDENTITY_DISABLED, {}, None
-    if parsed.source is None:
+    source = parsed.source
+    if source is None:
         return Status.ANONYMOUS, {}, None
-    fields = _fields(parsed.raw_user, parsed.source)
+    json_body = parsed.json_body
+    raw = json_body.get("user") if source is Source.JSON and json_body else parsed.raw_user
+    fields = _fields(raw, source)
     if fields is None:
         return Status.MALFORMED_USER, {}, None
     user_id = fields.get("user_id")
