@@ -255,6 +255,9 @@ def _run(args: argparse.Namespace) -> int:
     resolver_rows += resolver_bench.flood(
         resolver_bench.static_store, requests=min(10_000, profile.lookups * 50)
     )
+    resolver_rows += resolver_bench.sql_rows(
+        count=profile.lookups, reps=profile.reps, requests=min(10_000, profile.lookups * 50)
+    )
     resolver_rows += resolver_bench.memory(profile.memory_entries)
 
     notes.append(f"Whole run took {time.perf_counter() - started:.0f} s.")
