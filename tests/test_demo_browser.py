@@ -279,6 +279,8 @@ def test_free_plan_business_never_verifies(
 
 
 def test_widget_works_from_the_keyboard(page: Page, strip_server: DemoServer) -> None:
+    from playwright.sync_api import expect
+
     page.goto(strip_server.url + "/free")
     toggle = page.get_by_role("button", name="Chat with us")
     toggle.focus()
@@ -286,6 +288,17 @@ def test_widget_works_from_the_keyboard(page: Page, strip_server: DemoServer) ->
     assert toggle.get_attribute("aria-expanded") == "true"
     box = page.get_by_label("Your message")
     assert box.evaluate("node => node === document.activeElement")
+    # What a screen reader is given: a named region with its controls, all labelled.
+    expect(page.get_by_role("region", name="Chat")).to_match_aria_snapshot(
+        """
+        - button "Close chat"
+        - heading "Chat" [level=2]
+        - log "Conversation"
+        - text: Your message
+        - textbox "Your message"
+        - button "Send"
+        """
+    )
     page.keyboard.type("Hi")
     page.keyboard.press("Enter")
     assert "Free plan" in last_reply(page, 1)

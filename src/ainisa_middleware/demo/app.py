@@ -238,16 +238,17 @@ def create_app(
             raise RuntimeError(f"no demo business for widget {user.widget_id}")
 
         history: list[dict[str, str]] = []
-        customer = USERS.get(user.user_id) if user.user_id is not None else None
-        if user.verified:
-            assert user.user_id is not None
+        customer: DemoUser | None = None
+        if user.verified and user.user_id is not None:
+            # Only a verified id may open a customer's orders and saved chats.
+            customer = USERS.get(user.user_id)
             history = await run_in_threadpool(store.history, business.id, user.user_id)
-        reply = compose_reply(business, user, history)
-        if user.verified:
-            assert user.user_id is not None
+            reply = compose_reply(business, user, history)
             await run_in_threadpool(
-                _save_exchange, store, business.id, user.user_id, message.strip(), reply
+                store.save_exchange, business.id, user.user_id, message.strip(), reply
             )
+        else:
+            reply = compose_reply(business, user, history)
         return JSONResponse(
             {
                 "reply": reply,
@@ -260,7 +261,7 @@ def create_app(
                 "received": payload.get("user"),
                 "orders": [
                     {"number": o.number, "item": o.item, "state": o.state}
-                    for o in (customer.orders if customer is not None and user.verified else ())
+                    for o in (customer.orders if customer is not None else ())
                 ],
                 "history": history,
             },
@@ -268,8 +269,3 @@ def create_app(
         )
 
     return app
-
-
-def _save_exchange(store: DemoStore, business_id: str, user_id: str, text: str, reply: str) -> None:
-    store.save_message(business_id, user_id, "visitor", text)
-    store.save_message(business_id, user_id, "assistant", reply)

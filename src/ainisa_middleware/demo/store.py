@@ -121,16 +121,27 @@ class DemoStore:
         )
 
     def save_message(self, business_id: str, user_id: str, author: str, text: str) -> None:
+        """Keep one message of a verified visitor's conversation."""
+        self._save(business_id, user_id, [(author, text)])
+
+    def save_exchange(self, business_id: str, user_id: str, text: str, reply: str) -> None:
+        """Keep a visitor's message and the reply to it, together or not at all."""
+        self._save(business_id, user_id, [("visitor", text), ("assistant", reply)])
+
+    def _save(self, business_id: str, user_id: str, messages: list[tuple[str, str]]) -> None:
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "business_id": business_id,
+                "user_id": user_id,
+                "author": author,
+                "text": text,
+                "created_at": now,
+            }
+            for author, text in messages
+        ]
         with self.engine.begin() as connection:
-            connection.execute(
-                chat_messages.insert().values(
-                    business_id=business_id,
-                    user_id=user_id,
-                    author=author,
-                    text=text,
-                    created_at=datetime.now(UTC),
-                )
-            )
+            connection.execute(chat_messages.insert(), rows)
 
     def history(self, business_id: str, user_id: str, limit: int = 20) -> list[dict[str, str]]:
         """The latest messages of one visitor, oldest first."""
