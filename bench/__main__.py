@@ -38,9 +38,9 @@ class Profile:
 
 
 FULL = Profile(
-    reps=9,
+    reps=7,
     headline_reps=31,
-    target=0.03,
+    target=0.02,
     max_count=20_000,
     sizes=workload.SIZES,
     net_reps=3,
