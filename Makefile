@@ -19,12 +19,14 @@ DEMO_ARGS ?=
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help demo test lint typecheck pytest browser clean bench
+.PHONY: help demo test lint typecheck pytest browser clean bench hardening fuzz
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
 	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
 	@echo "make bench  the benchmark (under 10 minutes); tables in docs/performance.md"
+	@echo "make hardening  long property profile and the soak (under 15 minutes)"
+	@echo "make fuzz   each fuzz target for FUZZ_SECONDS (default 180), in parallel"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +81,34 @@ bench: $(BENCH_STAMP)
 		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; } \
 		|| echo "wrk could not be installed: the network runs will be skipped"; }
 	$(BIN)/python -m bench --hosts $(BENCH_HOSTS) --docs docs/performance.md
+
+# Hardening (docs/threat-model.md). The long property profile runs in two processes
+# (core + ASGI, WSGI + Django), each test stopping at HARDENING_SECONDS even if short of
+# its 100,000 examples per property (then it fails); then the soak against uvicorn and
+# waitress. Every step has a timeout: the whole target stays under 15 minutes.
+HARDENING_SECONDS ?= 320
+HARDENING_PYTEST := $(BIN)/python -m pytest -q -p no:randomly -p no:cacheprovider tests/hardening
+FUZZ_SECONDS ?= 180
+
+hardening: $(STAMP)
+	@echo "long property profile, two processes, at most $(HARDENING_SECONDS) s per test"
+	@export AINISA_HARDENING_PROFILE=long AINISA_HARDENING_SECONDS=$(HARDENING_SECONDS); \
+	timeout 690 $(HARDENING_PYTEST) -k "test_core_properties or test_asgi_properties" \
+		> .hardening-core-asgi.log 2>&1 & first=$$!; \
+	timeout 690 $(HARDENING_PYTEST) -k "test_wsgi_properties or test_django_properties" \
+		> .hardening-wsgi-django.log 2>&1 & second=$$!; \
+	wait $$first; a=$$?; wait $$second; b=$$?; \
+	for log in .hardening-core-asgi.log .hardening-wsgi-django.log; do \
+		grep -E "^(property examples|  [a-z]+: p1|FAILED|E  )|passed|failed" $$log; done; \
+	timeout 90 $(BIN)/python -m tests.hardening.soak --server asgi --requests 3000 \
+		--max-seconds 80; c=$$?; \
+	timeout 90 $(BIN)/python -m tests.hardening.soak --server wsgi --requests 3000 \
+		--max-seconds 80; d=$$?; \
+	echo "hardening: properties $$a/$$b, soak $$c/$$d (0 is a pass)"; \
+	test $$a -eq 0 -a $$b -eq 0 -a $$c -eq 0 -a $$d -eq 0
+
+fuzz: $(STAMP)
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache

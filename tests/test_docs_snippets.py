@@ -31,6 +31,7 @@ PAGES = [
     "docs/stores.md",
     "docs/operations.md",
     "docs/hosts.md",
+    "docs/threat-model.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

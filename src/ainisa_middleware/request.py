@@ -13,7 +13,7 @@ import enum
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
@@ -53,10 +53,15 @@ MAX_JSON_INT_DIGITS: Final = 4300
 _JSON_USER_KEY: Final = "user"
 
 _WIDGET_ID = re.compile(r"[A-Za-z0-9_.\-]{1,128}")
-# Starlette's form parser (python-multipart) also splits on ';' where
-# urllib.parse.parse_qsl does not; treating both as separators means no parser
-# can find an identity field the middleware did not see.
+# Parsers disagree on ';': urllib.parse.parse_qsl (Starlette's query_params),
+# werkzeug, Django and python-multipart >= 0.0.13 split on '&' only; older
+# python-multipart and other stacks split on ';' too. Splitting on both finds
+# every field either family could see; a field whose '&' segment holds a ';' reads
+# differently in the two families, so it is marked ambiguous (see FlatData).
 _SEPARATORS = re.compile(rb"([&;])")
+# RFC 9110 token characters, for the type and subtype of a media type.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+")
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
 
 
 class BodyKind(enum.Enum):
@@ -87,6 +92,8 @@ class FlatField:
     raw: bytes
     name: str
     value: str
+    #: index of the '&'-separated segment that holds the field
+    group: int = 0
 
 
 @dataclass(slots=True)
@@ -99,6 +106,12 @@ class FlatData:
     #: names that appear more than once among identity fields and widget_id
     repeated: set[str]
     widget_ids: list[str]
+    #: identity and widget_id fields that two common parsers would read differently:
+    #: in an '&' segment that also holds a ';' (``user_id=7;x`` is "7" to one family,
+    #: "7;x" to the other), with raw non-ASCII bytes (Starlette decodes those as
+    #: latin-1, werkzeug and Django as UTF-8) or with an escape that is not UTF-8
+    #: (``%FF``: U+FFFD to most, "%FF" to werkzeug). Browsers send none of these.
+    ambiguous: set[str] = field(default_factory=set)
 
     @property
     def carries_user_data(self) -> bool:
@@ -115,6 +128,24 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _plain(raw: bytes) -> bool:
+    """Whether every parser decodes ``raw`` alike: ASCII whose escapes are valid UTF-8.
+
+    Raw non-ASCII bytes are latin-1 to Starlette and UTF-8 to werkzeug and
+    Django; an escape that is not UTF-8 (``%FF``) is U+FFFD to most parsers but
+    stays ``%FF`` in werkzeug.
+    """
+    if not raw.isascii():
+        return False
+    if b"%" not in raw:
+        return True
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse_flat(data: bytes) -> FlatData:
     """Split ``a=1&b=2`` data as ``urllib.parse.parse_qsl`` and python-multipart would."""
     fields: list[FlatField] = []
@@ -125,25 +156,41 @@ def parse_flat(data: bytes) -> FlatData:
         return FlatData(fields, identity, repeated, widget_ids)
     parts = _SEPARATORS.split(data)
     separator = b""
+    group = 0
+    # groups (by index) whose '&' segment holds a ';'
+    mixed: set[int] = set()
+    # identity and widget_id fields, checked for ambiguity once the groups are known
+    watched: list[FlatField] = []
     for index, part in enumerate(parts):
         if index % 2:
             separator = part
+            if part == b"&":
+                group += 1
+            else:
+                mixed.add(group)
             continue
         if not part:
             continue
         raw_name, _, raw_value = part.partition(b"=")
         name = _decode(raw_name)
         value = _decode(raw_value)
-        fields.append(FlatField(separator, part, name, value))
+        flat = FlatField(separator, part, name, value, group)
+        fields.append(flat)
         if name in _IDENTITY:
             if name in identity:
                 repeated.add(name)
             identity[name] = value
+            watched.append(flat)
         elif name == WIDGET_ID_FIELD:
             if widget_ids:
                 repeated.add(name)
             widget_ids.append(value)
-    return FlatData(fields, identity, repeated, widget_ids)
+            watched.append(flat)
+    ambiguous: set[str] = set()
+    for flat in watched:
+        if flat.group in mixed or not _plain(flat.raw):
+            ambiguous.add(flat.name)
+    return FlatData(fields, identity, repeated, widget_ids, ambiguous)
 
 
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -240,12 +287,26 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 def body_kind(content_type: str | None) -> BodyKind | None:
     """The kind of body a content type announces; ``None`` for one we cannot inspect.
 
+    Only a well-formed media type counts, and only UTF-8: Django decodes a form
+    body *and the query string* with the ``charset`` parameter (``utf-7`` or
+    ``utf-16`` would let it read fields the middleware never saw), and two
+    content types joined by a comma are two frameworks' different answers.
+
     Cached: a site sends the same few content types, and a hit costs no Python
     call. The cache is small and bounded, so odd values cannot grow it.
     """
     if not content_type:
         return None
-    media = content_type.split(";", 1)[0].strip().lower()
+    media, *params = content_type.split(";")
+    media = media.strip(" \t").lower()
+    if _MEDIA_TYPE.fullmatch(media) is None:
+        return None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip(" \t").lower().startswith("charset") and (
+            value.strip(" \t").strip('"').lower() not in _UTF8_NAMES
+        ):
+            return None
     if media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     ):
@@ -280,6 +341,16 @@ class ParsedRequest:
             return self.query.identity
         return None
 
+    @property
+    def user_ambiguous(self) -> bool:
+        """Whether the flat source holds an identity field two common parsers read differently."""
+        if self.source is Source.FORM:
+            assert self.form is not None
+            return not _IDENTITY.isdisjoint(self.form.ambiguous)
+        if self.source is Source.QUERY:
+            return not _IDENTITY.isdisjoint(self.query.ambiguous)
+        return False
+
 
 def _json_carries_user_data(user: object) -> bool:
     if isinstance(user, dict):
@@ -295,6 +366,8 @@ def _json_carries_user_data(user: object) -> bool:
 def _widget_id(header: str | None, query: FlatData, body: list[object]) -> str:
     if WIDGET_ID_FIELD in query.repeated:
         raise RequestError("malformed_request")
+    if WIDGET_ID_FIELD in query.ambiguous:
+        raise RequestError("malformed_widget_id")
     if not body and not query.widget_ids and header is not None:
         # The common case, the header alone: nothing to compare it with.
         if _WIDGET_ID.fullmatch(header) is None:
@@ -315,6 +388,19 @@ def _widget_id(header: str | None, query: FlatData, body: list[object]) -> str:
         raise RequestError("conflicting_widget_id")
     assert isinstance(first, str)  # every candidate was checked above
     return first
+
+
+def _reads_as_json(body: bytes) -> bool:
+    """Whether an app's ``json.loads(body)`` reads a form body as a JSON object or array.
+
+    Starlette's ``request.json()`` and ``json.loads(request.body)`` ignore
+    Content-Type: JSON sent as a form would reach them uninspected.
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError included
+        return False
+    return isinstance(doc, dict | list)
 
 
 def parse_request(
@@ -346,6 +432,8 @@ def parse_request(
             body.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestError("malformed_body") from None
+        if _reads_as_json(body):
+            raise RequestError("malformed_body")
         form = parse_flat(body)
         body_widget_ids.extend(form.widget_ids)
     # Most chat requests carry no query string: skip the parser's call.
@@ -353,6 +441,8 @@ def parse_request(
 
     if form is not None and WIDGET_ID_FIELD in form.repeated:
         raise RequestError("malformed_request")
+    if form is not None and WIDGET_ID_FIELD in form.ambiguous:
+        raise RequestError("malformed_widget_id")
     widget_id = _widget_id(widget_header, query, body_widget_ids)
 
     if query.repeated or (form is not None and form.repeated):

@@ -28,19 +28,22 @@ _USER_KEY = "user"
 def rewrite_flat(data: FlatData, drop: Container[str]) -> bytes | None:
     """The query string or form body without the ``drop`` fields; ``None`` if unchanged.
 
-    Kept segments stay byte for byte as sent, separators included, so the
-    app's parser sees the rest of the data exactly as before.
+    Kept segments stay byte for byte as sent. Fields of different ``&``
+    segments stay apart by ``&`` and fields of one segment joined by ``;``, so
+    a parser that splits on ``&`` only reads the kept fields as before.
     """
     if not data.has_identity_fields:
         return None
     kept: list[bytes] = []
     changed = False
+    group = -1
     for field in data.fields:
         if field.name in drop:
             changed = True
             continue
         if kept:
-            kept.append(field.separator)
+            kept.append(b"&" if field.group != group else b";")
+        group = field.group
         kept.append(field.raw)
     return b"".join(kept) if changed else None
 

@@ -69,15 +69,24 @@ def _fields(raw: object, source: Source) -> dict[str, str] | None:
 def _identity_status(
     parsed: ParsedRequest, business: Business
 ) -> tuple[Status, dict[str, str], int | None]:
+    judged = _judge(parsed, business)
     if not business.identity_enabled:
+        # Judged all the same and thrown away: a business without identity takes
+        # as long as one with it, so response time does not reveal its plan.
         return Status.IDENTITY_DISABLED, {}, None
+    return judged
+
+
+def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
     source = parsed.source
     if source is None:
         return Status.ANONYMOUS, {}, None
     json_body = parsed.json_body
     raw = json_body.get("user") if source is Source.JSON and json_body else parsed.raw_user
     fields = _fields(raw, source)
-    if fields is None:
+    # A field that reads one way here and another way in the app's parser
+    # cannot be vouched for: treat it as malformed user data.
+    if fields is None or parsed.user_ambiguous:
         return Status.MALFORMED_USER, {}, None
     user_id = fields.get("user_id")
     given = fields.get("user_hash")

@@ -191,6 +191,10 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
     ``META["QUERY_STRING"]``. Whatever read the request before us (a middleware
     above this one), the view sees only what the middleware verified.
     """
+    # Django decodes request.GET (and would decode request.POST) with the charset of
+    # Content-Type, even for a bodiless GET: "charset=utf-7" turns "user+AF8-id=" into
+    # "user_id=". The middleware read UTF-8, so the view reads UTF-8.
+    request.encoding = "utf-8"
     state = request.__dict__
     state["_body"] = body
     state["_stream"] = BytesIO(body)

@@ -1,0 +1,31 @@
+"""Fuzz the sans-IO core: request parsing, the decision and the rewrite.
+
+python fuzz/fuzz_parser.py fuzz/corpus -max_total_time=60
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["ainisa_middleware"]):
+    from common import parse_input
+    from tests.hardening.harness import core_outcome
+    from tests.hardening.strategies import BUSINESSES
+    from tests.hardening.views import check_answer, check_passed
+
+
+def test_one_input(data: bytes) -> None:
+    req = parse_input(data)
+    for mode in ("strip", "enforce"):
+        outcome = core_outcome(req, mode)
+        if outcome.seen is None:
+            check_answer(outcome.status, outcome.headers, outcome.body)
+        elif outcome.seen.user is not None:
+            check_passed(outcome.seen, req.sent, BUSINESSES)
+
+
+if __name__ == "__main__":
+    atheris.Setup(sys.argv, test_one_input)
+    atheris.Fuzz()
