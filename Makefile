@@ -68,7 +68,7 @@ demo: $(STAMP)
 	$(BIN)/ainisa-middleware demo --db $(DEMO_DB) $(DEMO_ARGS)
 
 # The benchmark: in-process drivers, uvicorn under wrk, resolver costs (docs/performance.md).
-BENCH_HOSTS ?= asgi
+BENCH_HOSTS ?= asgi,wsgi,django
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)
