@@ -148,7 +148,7 @@ class AinisaMiddleware:
                 body=body,
             )
         except RequestError as error:
-            self.verifier.log_error(error.code)
+            self.verifier.log_error(error.code, error.widget_id)
             return error_response(error.code)
         except OSError as exc:  # the client went away mid-body (UnreadablePostError)
             self.verifier.log_error("malformed_body", None, exc)
