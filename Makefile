@@ -43,18 +43,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Installs Debian's chromium when it is missing and we may (root with apt-get); otherwise
-# says why the browser tests will skip (outside CI) or fail (in CI).
+# Installs what the cross-client tests drive, from Debian's packages, when it is missing
+# and we may (root with apt-get): chromium for the browser tests, php-cli for the PHP
+# client. Otherwise says why those tests will skip (outside CI) or fail (in CI).
+SYSTEM_PACKAGES := $(if $(wildcard $(CHROMIUM)),,chromium) $(if $(shell command -v php),,php-cli)
+
 browser:
-	@if [ ! -x $(CHROMIUM) ]; then \
+	@if [ -n "$(strip $(SYSTEM_PACKAGES))" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "Installing Debian's chromium for the browser tests..."; \
+			echo "Installing Debian's $(strip $(SYSTEM_PACKAGES)) for the cross-client tests..."; \
 			apt-get update -qq >/dev/null && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				chromium >/dev/null || echo "WARNING: could not install chromium"; \
+				$(SYSTEM_PACKAGES) >/dev/null || echo "WARNING: could not install $(SYSTEM_PACKAGES)"; \
 		else \
-			echo "WARNING: $(CHROMIUM) is missing and cannot be installed here (needs root" \
-				"and apt-get): the browser tests will not run"; \
+			echo "WARNING: $(strip $(SYSTEM_PACKAGES)) missing and cannot be installed here" \
+				"(needs root and apt-get): the tests that drive them will not run"; \
 		fi; \
 	fi
 
@@ -68,7 +71,7 @@ demo: $(STAMP)
 	$(BIN)/ainisa-middleware demo --db $(DEMO_DB) $(DEMO_ARGS)
 
 # The benchmark: in-process drivers, uvicorn under wrk, resolver costs (docs/performance.md).
-BENCH_HOSTS ?= asgi
+BENCH_HOSTS ?= asgi,wsgi,django
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP)

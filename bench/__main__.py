@@ -38,9 +38,9 @@ class Profile:
 
 
 FULL = Profile(
-    reps=9,
+    reps=7,
     headline_reps=31,
-    target=0.03,
+    target=0.02,
     max_count=20_000,
     sizes=workload.SIZES,
     net_reps=3,
@@ -254,6 +254,9 @@ def _run(args: argparse.Namespace) -> int:
     resolver_rows = resolver_bench.lookup_costs(stores, count=profile.lookups, reps=profile.reps)
     resolver_rows += resolver_bench.flood(
         resolver_bench.static_store, requests=min(10_000, profile.lookups * 50)
+    )
+    resolver_rows += resolver_bench.sql_rows(
+        count=profile.lookups, reps=profile.reps, requests=min(10_000, profile.lookups * 50)
     )
     resolver_rows += resolver_bench.memory(profile.memory_entries)
 

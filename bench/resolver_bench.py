@@ -130,6 +130,52 @@ def flood(make_store: Callable[[], Any], *, requests: int = 10_000) -> list[Row]
     return rows
 
 
+def sql_rows(*, count: int, reps: int, requests: int = 10_000) -> list[Row]:
+    """``SQLResolver`` on SQLite: a cold lookup, and the SQL an unknown-ID flood runs."""
+    import sqlalchemy as sa
+
+    from .variants import fresh_sql_resolver
+
+    resolver = fresh_sql_resolver()
+    resolver.resolve(WIDGET_ID)
+
+    def miss(n: int) -> float:
+        start = CLOCK()
+        for _ in range(n):
+            resolver.cache.invalidate(WIDGET_ID)  # the index stays: one query per lookup
+            resolver.resolve(WIDGET_ID)
+        return CLOCK() - start
+
+    medians = _interleave({"cold miss, SQLResolver on SQLite": miss}, max(1, count // 20), reps)
+    rows = [Row(name, value, "us per lookup", "one query") for name, value in medians.items()]
+
+    flooded = fresh_sql_resolver()
+    statements = [0]
+
+    def counted(*_args: object) -> None:
+        statements[0] += 1
+
+    sa.event.listen(flooded.store.engine, "before_cursor_execute", counted)
+    flooded.resolve(WIDGET_ID)
+    before = statements[0]
+    for widget_id in _random_ids(requests, seed=5):
+        flooded.resolve(widget_id)
+    found, business = flooded.peek(WIDGET_ID)
+    kept = found and business is not None
+    rows.append(
+        Row(
+            f"unknown-ID flood on SQLResolver, {requests:,} distinct IDs",
+            float(statements[0] - before),
+            "SQL statements",
+            "the widget index answers unknown IDs; "
+            + ("real business still cached" if kept else "real business evicted"),
+        )
+    )
+    flooded.close()
+    resolver.close()
+    return rows
+
+
 def memory(entries: int = 100_000) -> list[Row]:
     """Bytes held by ``entries`` cached businesses, the businesses and the cache apart."""
     ids = _random_ids(entries, seed=3)

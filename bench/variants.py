@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from functools import cache
 from typing import Any
@@ -27,10 +29,16 @@ _BUSINESSES = {WIDGET_ID: BUSINESS}
 
 @cache
 def sql_resolver() -> Any:
-    """``SQLResolver`` on a fresh SQLite file holding the benchmark's business."""
+    """The process's ``SQLResolver`` on SQLite (see :func:`fresh_sql_resolver`)."""
+    return fresh_sql_resolver()
+
+
+def fresh_sql_resolver() -> Any:
+    """``SQLResolver`` on a new SQLite file holding the benchmark's business."""
     from ainisa_middleware.stores.sql import SQLResolver, SQLStore, generate_master_key
 
     folder = tempfile.mkdtemp(prefix="ainisa-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     store = SQLStore(
         f"sqlite:///{os.path.join(folder, 'bench.db')}", master_key=generate_master_key()
     )

@@ -345,3 +345,16 @@ def test_a_body_shorter_than_its_content_length_is_malformed(fail: bool) -> None
     body = _widget_body(50)
     status, seen = _wsgi_call(_TrickleStream(body, fail=fail), len(body) + 10)
     assert status.startswith("400") and seen == b""
+
+
+@pytest.mark.parametrize("padding", [0, 5000], ids=["small-body", "large-body"])
+@pytest.mark.parametrize("depth", [31, 32, 33])
+def test_the_depth_limit_holds_for_small_and_large_bodies(padding: int, depth: int) -> None:
+    # Large bodies skip the bracket count and always walk: the verdict is the same.
+    body = b'{"pad": "' + b"x" * padding + b'", "a":' + b"[" * (depth - 1) + b"]" * (depth - 1)
+    body += b"}"
+    if depth <= 32:
+        assert parse_json_object(body)["pad"] == "x" * padding
+    else:
+        with pytest.raises(RequestError):
+            parse_json_object(body)

@@ -402,15 +402,23 @@ def test_snippets_use_a_mapped_stored_hash_instead_of_the_secret() -> None:
         SimpleNamespace(is_authenticated=False, id=None),
         SimpleNamespace(is_authenticated=True, id=None),
         SimpleNamespace(is_authenticated=True, id=""),
-        SimpleNamespace(is_authenticated=True),
+        SimpleNamespace(is_authenticated=False),
     ],
-    ids=["none", "anonymous", "no-id", "empty-id", "no-attribute"],
+    ids=["none", "anonymous", "no-id", "empty-id", "anonymous-without-id"],
 )
 def test_snippets_render_a_guest_for_anonymous_users(user: object) -> None:
     snippets = Snippets(user_fields={"user_id": "id", "email": "email"})
     assert fields_from_user(user, snippets.user_fields) == {}
     assert user_object_from(snippets.user_script(user=user)) == GUEST
     assert Snippets(user_fields={"user_id": "id"}, guest="omit").user_script(user=user) == ""
+
+
+def test_missing_user_id_attribute_of_a_signed_in_user_is_a_configuration_error() -> None:
+    user = SimpleNamespace(is_authenticated=True, pk=3)
+    with pytest.raises(ConfigurationError, match="maps user_id to 'id'.*SimpleNamespace"):
+        fields_from_user(user, {"user_id": "id"})
+    with pytest.raises(ConfigurationError, match="maps user_id to 'profile.no'"):
+        fields_from_user(user, {"user_id": "profile.no"})
 
 
 def test_missing_optional_attribute_reads_as_absent() -> None:

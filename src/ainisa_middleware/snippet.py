@@ -375,7 +375,7 @@ def _lookup(user: object, source: UserField) -> object:
     for part in source.split("."):
         value = getattr(value, part, _MISSING)
         if value is _MISSING:
-            return None
+            return _MISSING
     return value
 
 
@@ -384,16 +384,24 @@ def fields_from_user(user: object, mapping: Mapping[str, UserField]) -> dict[str
 
     A visitor is anonymous when ``user`` is ``None``, its ``is_authenticated``
     is false (Django's ``AnonymousUser``, Flask-Login's anonymous user), or its
-    id is empty. An attribute that does not exist reads as absent, so one
-    mapping serves user models with and without, say, a last name. Values that
-    are not strings (an integer or UUID primary key) are sent as ``str(value)``.
+    id is empty. An optional field whose attribute does not exist reads as
+    absent, so one mapping serves user models with and without, say, a last
+    name; a missing ``user_id`` attribute is a :class:`ConfigurationError`, since
+    it would silently turn every signed-in user into a guest. Values that are
+    not strings (an integer or UUID primary key) are sent as ``str(value)``.
     """
     if user is None or not getattr(user, "is_authenticated", True):
         return {}
     fields: dict[str, str | None] = {}
     for key, source in mapping.items():
         value = _lookup(user, source)
-        fields[key] = None if value is None else str(value)
+        if value is _MISSING and key == "user_id":
+            raise ConfigurationError(
+                f"user_fields maps user_id to {source!r}, but the signed-in user "
+                f"({type(user).__name__}) has no such attribute; name the attribute that "
+                "holds your user's id."
+            )
+        fields[key] = None if value is None or value is _MISSING else str(value)
     if not fields.get("user_id"):
         return {}
     return fields
@@ -487,7 +495,10 @@ class Snippets:
         if user is not None:
             if user_id is not None or any(value is not None for value in fields.values()):
                 raise TypeError("pass either user= or user_id and its fields, not both")
-            fields = fields_from_user(user, self.user_fields)
+            try:
+                fields = fields_from_user(user, self.user_fields)
+            except ConfigurationError as error:
+                raise ConfigurationError(f"{self.setting}: {error}") from None
             user_id = fields.pop("user_id", None)
         stored = fields.pop("user_hash", None)
         secret = None

@@ -148,7 +148,7 @@ class AinisaWSGIMiddleware:
                 body=body,
             )
         except RequestError as error:
-            verifier.log_error(error.code)
+            verifier.log_error(error.code, error.widget_id)
             return error.code
         except _Unreadable as exc:
             verifier.log_error("malformed_body", None, exc.__cause__)

@@ -218,6 +218,7 @@ def test_output_is_the_same_with_autoescape_off() -> None:
     [
         ({"USER_FIELDS": {"user_id": "pk", "password": "password"}}, "keys password are not"),
         ({"USER_FIELDS": {"email": "email"}}, "'user_id' is required"),
+        ({"USER_FIELDS": {"user_id": "uid"}}, "maps user_id to 'uid', but the signed-in user"),
         ({"GUEST": "nobody"}, "guest must be one of"),
         ({"WIDGET_ID": "not a widget"}, "widget_id must be 1 to 128"),
         ({"SECRET": 42}, "secret must be the business's secret"),

@@ -148,7 +148,7 @@ class AinisaMiddleware:
                 body=body,
             )
         except RequestError as error:
-            self.verifier.log_error(error.code)
+            self.verifier.log_error(error.code, error.widget_id)
             return error_response(error.code)
         except OSError as exc:  # the client went away mid-body (UnreadablePostError)
             self.verifier.log_error("malformed_body", None, exc)
@@ -193,9 +193,11 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
     """
     # Django decodes request.GET (and would decode request.POST) with the charset of
     # Content-Type, even for a bodiless GET: "charset=utf-7" turns "user+AF8-id=" into
-    # "user_id=". The middleware read UTF-8, so the view reads UTF-8.
-    request.encoding = "utf-8"
+    # "user_id=". The middleware read UTF-8, so the view reads UTF-8. Set as the
+    # ``encoding`` setter does, minus its hasattr(request, "GET"), which would parse
+    # the query string only to throw it away (the caches are dropped just below).
     state = request.__dict__
+    state["_encoding"] = "utf-8"
     state["_body"] = body
     state["_stream"] = BytesIO(body)
     state["_read_started"] = False

@@ -148,7 +148,7 @@ def ainisa_user_script(
             consent=bool(consent),
             nonce=_nonce(context, request, nonce),
         )
-    except ConfigurationError as error:  # no secret configured for a signed-in user
+    except ConfigurationError as error:  # no secret, or USER_FIELDS unfit for the user model
         raise ImproperlyConfigured(str(error)) from error
 
 
