@@ -194,13 +194,16 @@ class AsgiRunner:
     """One event loop for many examples (a loop per example costs more than the request)."""
 
     def __init__(self) -> None:
-        self._runner = asyncio.Runner(debug=False)
+        # A bare loop: asyncio.Runner.run installs and removes a SIGINT handler
+        # on every call, which costs more than a request.
+        self._loop = asyncio.new_event_loop()
 
     def run(self, coro: Any) -> Any:
-        return self._runner.run(coro)
+        return self._loop.run_until_complete(coro)
 
     def close(self) -> None:
-        self._runner.close()
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
 
 
 def error_code(outcome: Outcome) -> str:

@@ -71,7 +71,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(kind: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(kind: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     if kind == "asgi":
         command = [
             sys.executable, "-m", "uvicorn", "tests.hardening.soak_apps:asgi_app",
@@ -83,11 +83,14 @@ def start_server(kind: str, port: int, env: dict[str, str]) -> subprocess.Popen[
             sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}",
             "--threads=8", "tests.hardening.soak_apps:wsgi_app",
         ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE)
+    # The server's own output goes to a file: a pipe nobody reads fills up (64 KiB
+    # of log lines) and blocks the server mid-request.
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=sink, stdout=sink)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return process
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = str(ROOT)
         port = free_port()
         started = time.monotonic()
-        server = start_server(args.server, port, env)
+        server = start_server(args.server, port, env, Path(tmp) / "server.log")
         try:
             statuses, kinds, warm, end = asyncio.run(
                 send_all(

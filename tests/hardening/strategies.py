@@ -593,9 +593,14 @@ def requests(*, intercepted: bool = True) -> st.SearchStrategy[Request]:
 
 
 def fast_requests(*, intercepted: bool = True) -> st.SearchStrategy[Request]:
-    """Requests from a seeded Random (the long profile): one draw per example."""
-    return st.randoms(use_true_random=True).map(
-        lambda rng: build_request(RandomChooser(rng), intercepted)
+    """Requests from a seeded Random (the long profile): one draw per example.
+
+    A failure is replayed with ``build_request(RandomChooser(random.Random(seed)))``.
+    """
+    # A plain Random from a drawn seed: Hypothesis' own Random wrapper records
+    # every call, which would cost more than building the request.
+    return st.integers(0, 2**64 - 1).map(
+        lambda seed: build_request(RandomChooser(random.Random(seed)), intercepted)
     )
 
 

@@ -57,8 +57,7 @@ def test_wsgi_properties() -> None:
         @given(any_requests(fast=FAST), MODES)
         def test(req: Request, mode: str) -> None:
             app = apps[mode]
-            with log_leak_check() as log:
-                outcome = drive_wsgi(app, wsgi_environ(req))
+            outcome = drive_wsgi(app, wsgi_environ(req))
             log.check(SECRETS, req.sent.hashes)
             _judge(counts, req, outcome.status, outcome.headers, outcome.body, outcome.seen)
             other = passthrough_variant(req)
@@ -72,7 +71,8 @@ def test_wsgi_properties() -> None:
 
         return test
 
-    run_counted("wsgi", make, ratio=PASS_RATIO)
+    with log_leak_check() as log:
+        run_counted("wsgi", make, ratio=PASS_RATIO)
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +91,10 @@ def test_django_properties(runner: AsgiRunner) -> None:
             @given(any_requests(fast=FAST), MODES, st.booleans())
             def test(req: Request, mode: str, asynchronous: bool) -> None:
                 sync_mw, async_mw = apps[mode]
-                with log_leak_check() as log:
-                    if asynchronous:
-                        outcome = runner.run(adrive_django(async_mw, req))
-                    else:
-                        outcome = drive_django(sync_mw, req)
+                if asynchronous:
+                    outcome = runner.run(adrive_django(async_mw, req))
+                else:
+                    outcome = drive_django(sync_mw, req)
                 log.check(SECRETS, req.sent.hashes)
                 if outcome is None:  # Django itself refused the request (400)
                     return
@@ -119,4 +118,5 @@ def test_django_properties(runner: AsgiRunner) -> None:
 
             return test
 
-        run_counted("django", make, ratio=PASS_RATIO * 0.95)
+        with log_leak_check() as log:
+            run_counted("django", make, ratio=PASS_RATIO * 0.95)

@@ -231,7 +231,7 @@ class LogLeakCheck(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage() + " " + repr(sorted(record.__dict__.items())))
+        self.lines.append(record.getMessage() + " " + repr(record.__dict__))
 
     def check(self, secrets: Iterable[str], hashes: Iterable[str]) -> None:
         """No secret and no well-formed hash candidate appears in any line."""
