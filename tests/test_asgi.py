@@ -631,3 +631,27 @@ def test_errors_found_after_the_widget_id_log_it(caplog: Any) -> None:
         ("w_pro", "malformed_request"),
         ("w_pro", "conflicting_user_data"),
     ]
+
+
+def test_resolvers_whose_aresolve_is_not_async_def_still_work() -> None:
+    import functools
+
+    class PartialOnly:
+        def __init__(self) -> None:
+            self.aresolve = functools.partial(AsyncOnlyResolver().aresolve)
+
+    class PlainBoth:
+        def resolve(self, widget_id: str) -> Business | None:
+            return BUSINESSES.get(widget_id)
+
+        def aresolve(self, widget_id: str) -> Business | None:  # not awaitable
+            return BUSINESSES.get(widget_id)
+
+    class CallableOnly:
+        def aresolve(self, widget_id: str) -> Business | None:
+            return BUSINESSES.get(widget_id)
+
+    for resolver in (PartialOnly(), PlainBoth(), CallableOnly()):
+        response = TestClient(make_app(resolver)).post("/chat", json={"widget_id": "w_pro"})
+        assert response.status_code == 200, type(resolver).__name__
+        assert response.json()["user"]["business_id"] == "shop"

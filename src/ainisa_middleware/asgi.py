@@ -164,9 +164,16 @@ class AinisaMiddleware:
         if aresolve is not None and inspect.iscoroutinefunction(aresolve):
             return aresolve  # type: ignore[no-any-return]
         resolve = _callable_attr(resolver, "resolve")
-        assert resolve is not None  # MiddlewareConfig.build checked one of the two exists
-        if aresolve is not None:  # an aresolve that returns an awaitable without being async def
-            return aresolve  # type: ignore[no-any-return]
+        if resolve is None:
+            # Only an aresolve that is not ``async def`` (a partial, a callable
+            # object): await what it returns when that is awaitable.
+            async def awaited(widget_id: str) -> object:
+                result = aresolve(widget_id)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
+
+            return awaited
 
         async def in_thread(widget_id: str) -> object:
             # A sync resolver may block on a database: never on the event loop.
