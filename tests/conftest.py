@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -101,3 +103,46 @@ def slow_resolver() -> Iterator[SlowResolver]:
     yield slow
     slow.release.set()  # let the abandoned worker thread finish
     time.sleep(0)
+
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+#: Debian's Chromium; Playwright never downloads a browser here.
+CHROMIUM = "/usr/bin/chromium"
+#: Headless, and off the network: no updates, sync, QUIC or background fetches.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def browser_unavailable(reason: str) -> None:
+    """Skip loudly where Chromium cannot be had; in CI the browser tests must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
+    pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for every browser test of the run."""
+    if not os.path.exists(CHROMIUM):
+        browser_unavailable(
+            f"{CHROMIUM} is missing; install Debian's chromium (make test does, as root)"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        browser_unavailable("the playwright package is missing; install the dev extra")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()

@@ -26,25 +26,8 @@ from ainisa_middleware.demo.server import build_server
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-CHROMIUM = "/usr/bin/chromium"
-#: Headless, and off the network: no updates, sync, QUIC or background fetches.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "demo.png"
 TIMEOUT_MS = 10_000
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
-    pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
 
 
 class DemoServer:
@@ -80,22 +63,6 @@ class DemoServer:
         self.server.should_exit = True
         self.thread.join(timeout=15)
         self.socket.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing; install Debian's chromium (make test does, as root)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is missing; install the dev extra")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -24,15 +23,6 @@ from .test_snippet import HOSTILE
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SECRET = "browser-secret"
 #: Stands in for the widget: a data: URL would be refused by widget_script, so
 #: the page's own check reads the object, as widget.js would.
@@ -43,28 +33,6 @@ READ_BACK = """() => ({
   src: Array.from(document.scripts).map((e) => e.getAttribute('src')),
   body: Array.from(document.body.children).map((e) => e.tagName.toLowerCase()),
 })"""
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI is set, so the browser tests must run", pytrace=False)
-    pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing; install Debian's chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is missing; install the dev extra")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

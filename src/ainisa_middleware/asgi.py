@@ -30,7 +30,7 @@ from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareC
 from .errors import RequestError, error_body
 from .models import Business
 from .request import WIDGET_ID_HEADER
-from .resolvers import _checked
+from .resolvers import _checked, resolver_method
 from .verify import Verifier
 
 __all__ = ["STATE_KEY", "AinisaIdentityError", "AinisaMiddleware"]
@@ -156,14 +156,14 @@ class AinisaMiddleware:
             resolver_timeout=resolver_timeout,
         )
         self.verifier = Verifier(self.config)
-        self._peek = _callable_attr(resolver, "peek")
+        self._peek = resolver_method(resolver, "peek")
         self._lookup = self._make_lookup(resolver)
 
     def _make_lookup(self, resolver: object) -> Callable[[str], Awaitable[object]]:
-        aresolve = _callable_attr(resolver, "aresolve")
+        aresolve = resolver_method(resolver, "aresolve")
         if aresolve is not None and inspect.iscoroutinefunction(aresolve):
             return aresolve  # type: ignore[no-any-return]
-        resolve = _callable_attr(resolver, "resolve")
+        resolve = resolver_method(resolver, "resolve")
         if resolve is None:
             # Only an aresolve that is not ``async def`` (a partial, a callable
             # object): await what it returns when that is awaitable.
@@ -288,11 +288,6 @@ class AinisaMiddleware:
             self.verifier.log_error("unknown_widget", widget_id)
             return "unknown_widget"
         return result
-
-
-def _callable_attr(obj: object, name: str) -> Any:
-    value = getattr(obj, name, None)
-    return value if callable(value) else None
 
 
 def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None, int | None]:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from .errors import ConfigurationError
 from .models import Business
@@ -290,6 +290,13 @@ class CachedResolver:
         business = _checked(await self._inner_async()(widget_id), self.inner)
         self._store(widget_id, business)
         return business
+
+
+def resolver_method(resolver: object, name: str) -> Any:
+    """``resolver.<name>`` when it is callable, else ``None``: how adapters find
+    ``resolve``, ``aresolve`` and ``peek`` once, at construction."""
+    value = getattr(resolver, name, None)
+    return value if callable(value) else None
 
 
 def _checked(value: object, resolver: object) -> Business | None:

@@ -29,7 +29,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareConfig
 from .errors import ERRORS, RequestError, error_body
 from .models import Business
-from .resolvers import _checked
+from .resolvers import _checked, resolver_method
 from .verify import Verifier
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class AinisaWSGIMiddleware:
             resolver_timeout=resolver_timeout,
         )
         self.verifier = Verifier(self.config)
-        self._peek = _method(resolver, "peek")
+        self._peek = resolver_method(resolver, "peek")
         self._lookup = _sync_lookup(resolver, self.config.resolver_timeout)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -189,16 +189,11 @@ class AinisaWSGIMiddleware:
         return result
 
 
-def _method(obj: object, name: str) -> Any:
-    value = getattr(obj, name, None)
-    return value if callable(value) else None
-
-
 def _sync_lookup(resolver: object, timeout: float | None) -> Callable[[str], object]:
-    resolve = _method(resolver, "resolve")
+    resolve = resolver_method(resolver, "resolve")
     if resolve is not None:
         return resolve  # type: ignore[no-any-return]
-    aresolve = _method(resolver, "aresolve")  # MiddlewareConfig.build checked it exists
+    aresolve = resolver_method(resolver, "aresolve")  # MiddlewareConfig.build checked it exists
 
     def run(widget_id: str) -> object:
         try:

@@ -31,7 +31,7 @@ from ainisa_middleware.django.conf import load_config
 from ainisa_middleware.errors import ERRORS, RequestError
 from ainisa_middleware.models import AinisaUser, Business
 from ainisa_middleware.request import ParsedRequest
-from ainisa_middleware.resolvers import _checked
+from ainisa_middleware.resolvers import _checked, resolver_method
 from ainisa_middleware.verify import Verifier
 
 __all__ = ["REQUEST_ATTRIBUTE", "AinisaMiddleware", "error_response", "get_ainisa_user"]
@@ -84,7 +84,7 @@ class AinisaMiddleware:
         self.config = load_config()
         self.verifier = Verifier(self.config)
         resolver = self.config.resolver
-        self._peek = _method(resolver, "peek")
+        self._peek = resolver_method(resolver, "peek")
         self._sync_lookup = _sync_lookup(resolver)
         self._async_lookup = _async_lookup(resolver)
         self.async_mode = iscoroutinefunction(get_response)
@@ -245,16 +245,11 @@ def _query_bytes(request: HttpRequest) -> bytes:
     return query.encode(_query_encoding(request), "surrogateescape")
 
 
-def _method(obj: object, name: str) -> Any:
-    value = getattr(obj, name, None)
-    return value if callable(value) else None
-
-
 def _sync_lookup(resolver: object) -> Callable[[str], object]:
-    resolve = _method(resolver, "resolve")
+    resolve = resolver_method(resolver, "resolve")
     if resolve is not None:
         return resolve  # type: ignore[no-any-return]
-    aresolve = _method(resolver, "aresolve")
+    aresolve = resolver_method(resolver, "aresolve")
 
     async def call(widget_id: str) -> object:
         return await aresolve(widget_id)
@@ -265,12 +260,20 @@ def _sync_lookup(resolver: object) -> Callable[[str], object]:
 
 
 def _async_lookup(resolver: object) -> Callable[[str], Awaitable[object]]:
-    aresolve = _method(resolver, "aresolve")
+    aresolve = resolver_method(resolver, "aresolve")
     if aresolve is not None and inspect.iscoroutinefunction(aresolve):
         return aresolve  # type: ignore[no-any-return]
-    resolve = _method(resolver, "resolve")
-    if resolve is None:  # an aresolve that returns an awaitable without being async def
-        return aresolve  # type: ignore[no-any-return]
+    resolve = resolver_method(resolver, "resolve")
+    if resolve is None:
+        # Only an aresolve that is not ``async def`` (a partial, a callable object):
+        # await what it returns when that is awaitable.
+        async def awaited(widget_id: str) -> object:
+            result = aresolve(widget_id)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return awaited
     # A sync resolver may block on a database: run it off the event loop, in the
     # request's thread-sensitive worker where Django's ORM expects to run.
     return sync_to_async(resolve)
