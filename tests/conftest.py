@@ -129,9 +129,13 @@ def browser_unavailable(reason: str) -> None:
     pytest.skip(f"BROWSER TESTS NOT RUN: {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for every browser test of the run."""
+    """One headless Chromium per test module.
+
+    Not per session: sync Playwright keeps an event loop running in this thread,
+    which asyncio and Django's async-safety checks in later modules would trip on.
+    """
     if not os.path.exists(CHROMIUM):
         browser_unavailable(
             f"{CHROMIUM} is missing; install Debian's chromium (make test does, as root)"
