@@ -212,9 +212,13 @@ def test_other_paths_pass_untouched(client: webtest.TestApp) -> None:
 
 
 def test_options_preflight_passes_untouched(client: webtest.TestApp) -> None:
-    data = client.options("/chat?user_hash=x").json
+    data = client.options(
+        "/chat?user_hash=x", headers={"Access-Control-Request-Method": "POST"}
+    ).json
     assert data["query"] == "user_hash=x"
     assert data["has_user"] is False
+    # Without the preflight header it is a request like any other.
+    assert client.options("/chat?user_hash=x", status=400).json["error"] == "missing_widget_id"
 
 
 def test_prefix_matches_utf8_decoded_path_info() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 try:
@@ -26,11 +27,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareConfig
+from .config import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_RESOLVER_TIMEOUT,
+    MiddlewareConfig,
+)
 from .errors import RequestError, error_body
 from .models import Business
-from .request import WIDGET_ID_HEADER
+from .paths import is_cors_preflight
+from .request import OFF_LOOP_BODY_SIZE, WIDGET_ID_HEADER
 from .resolvers import _checked, resolver_method
+from .rewrite import rewrite_target
 from .verify import Verifier
 
 __all__ = ["STATE_KEY", "AinisaIdentityError", "AinisaMiddleware"]
@@ -134,6 +142,8 @@ class AinisaMiddleware:
     :param mode: ``"strip"`` (unverified visitors continue anonymous) or ``"enforce"``
         (user data that fails verification gets 401).
     :param max_body_size: largest body accepted, in bytes; larger gets 413.
+    :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
+        query string (else 400 ``malformed_request``) may hold.
     :param resolver_timeout: seconds to wait for the resolver before 503; ``None`` waits.
     """
 
@@ -146,6 +156,7 @@ class AinisaMiddleware:
         mode: str = "strip",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
+        max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -154,6 +165,7 @@ class AinisaMiddleware:
             mode=mode,
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
+            max_form_fields=max_form_fields,
         )
         self.verifier = Verifier(self.config)
         self._peek = resolver_method(resolver, "peek")
@@ -193,8 +205,13 @@ class AinisaMiddleware:
             started = True
             await send(message)
 
+        method = scope["method"]
         try:
-            if self.config.intercepts(scope["method"], scope["path"]):
+            if self.config.intercepts(
+                scope["path"],
+                scope.get("root_path", ""),
+                preflight=method == "OPTIONS" and _is_preflight(scope["headers"]),
+            ):
                 await self._handle(scope, receive, tracking_send)
             else:
                 await self.app(scope, receive, tracking_send)
@@ -237,12 +254,24 @@ class AinisaMiddleware:
             await send_error(send, error.code)
             return
         try:
-            parsed = verifier.inspect(
-                content_type=content_type,
-                widget_header=widget_header,
-                query_string=scope.get("query_string", b""),
-                body=body,
-            )
+            if len(body) > OFF_LOOP_BODY_SIZE:
+                # Large enough to hold the loop noticeably: parse in a worker thread.
+                parsed = await anyio.to_thread.run_sync(
+                    partial(
+                        verifier.inspect,
+                        content_type=content_type,
+                        widget_header=widget_header,
+                        query_string=scope.get("query_string", b""),
+                        body=body,
+                    )
+                )
+            else:
+                parsed = verifier.inspect(
+                    content_type=content_type,
+                    widget_header=widget_header,
+                    query_string=scope.get("query_string", b""),
+                    body=body,
+                )
         except RequestError as error:
             verifier.log_error(error.code, error.widget_id)
             await send_error(send, error.code)
@@ -257,7 +286,10 @@ class AinisaMiddleware:
                 return
             business = resolved
 
-        decision = verifier.decide(parsed, business)
+        if len(body) > OFF_LOOP_BODY_SIZE:  # re-serialising costs about as much
+            decision = await anyio.to_thread.run_sync(verifier.decide, parsed, business)
+        else:
+            decision = verifier.decide(parsed, business)
         if decision.error is not None:
             await send_error(send, decision.error)
             return
@@ -288,6 +320,24 @@ class AinisaMiddleware:
             self.verifier.log_error("unknown_widget", widget_id)
             return "unknown_widget"
         return result
+
+
+def _is_preflight(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    found: dict[bytes, str] = {}
+    for name, value in headers:
+        if name in _PREFLIGHT_HEADERS:
+            found[name] = value.decode("latin-1")
+    return is_cors_preflight(
+        "OPTIONS",
+        found.get(b"access-control-request-method"),
+        found.get(b"content-length"),
+        found.get(b"transfer-encoding"),
+    )
+
+
+_PREFLIGHT_HEADERS = frozenset(
+    {b"access-control-request-method", b"content-length", b"transfer-encoding"}
+)
 
 
 def _headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str | None, str | None, int | None]:
@@ -341,6 +391,11 @@ def _rewritten_scope(scope: Scope, query: bytes | None, body: bytes | None) -> S
         new.pop(key, None)
     if query is not None:
         new["query_string"] = query
+        raw_path = scope.get("raw_path")
+        if isinstance(raw_path, bytes) and b"?" in raw_path:
+            # Some servers keep the query in raw_path: it must not survive either.
+            target = rewrite_target(raw_path.decode("latin-1"), query.decode("latin-1"))
+            new["raw_path"] = target.encode("latin-1")
     if body is not None:
         length = str(len(body)).encode("latin-1")
         headers = [

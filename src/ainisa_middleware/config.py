@@ -6,13 +6,15 @@ Every problem is collected before raising, so one start shows every mistake.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
+from .paths import PathMatcher
 from .resolvers import AnyResolver, check_resolver
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "DEFAULT_MAX_FORM_FIELDS",
     "DEFAULT_RESOLVER_TIMEOUT",
     "MODES",
     "MiddlewareConfig",
@@ -20,13 +22,12 @@ __all__ = [
 
 #: 1 MiB: a chat message with its user object is a few hundred bytes.
 DEFAULT_MAX_BODY_SIZE = 1_048_576
+#: Fields a form body or query string may hold, as werkzeug's ``max_form_parts``
+#: and Django's ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: a chat request has a handful.
+DEFAULT_MAX_FORM_FIELDS = 1000
 #: Seconds to wait for a resolver before answering 503.
 DEFAULT_RESOLVER_TIMEOUT = 5.0
 MODES = ("strip", "enforce")
-
-
-def _normalise_prefix(prefix: str) -> str:
-    return prefix.rstrip("/") or "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,11 @@ class MiddlewareConfig:
     mode: str = "strip"
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT
+    max_form_fields: int = DEFAULT_MAX_FORM_FIELDS
+    matcher: PathMatcher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matcher", PathMatcher(self.paths))
 
     @classmethod
     def build(
@@ -48,6 +54,7 @@ class MiddlewareConfig:
         mode: object = "strip",
         max_body_size: object = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: object = DEFAULT_RESOLVER_TIMEOUT,
+        max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
         names: dict[str, str] | None = None,
     ) -> MiddlewareConfig:
         """Validate the keywords; raise one :class:`ConfigurationError` naming every problem.
@@ -60,29 +67,31 @@ class MiddlewareConfig:
             mode=mode,
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
+            max_form_fields=max_form_fields,
             names=names,
         )
         if problems:
             raise ConfigurationError(
                 "ainisa-middleware is not configured correctly:\n- " + "\n- ".join(problems)
             )
-        prefixes = tuple(_normalise_prefix(p) for p in paths)  # type: ignore[attr-defined]
+        prefixes = PathMatcher(paths).prefixes  # type: ignore[arg-type]
         return cls(
             resolver=resolver,  # type: ignore[arg-type]
             paths=prefixes,
             mode=mode,  # type: ignore[arg-type]
             max_body_size=max_body_size,  # type: ignore[arg-type]
             resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),  # type: ignore[arg-type]
+            max_form_fields=max_form_fields,  # type: ignore[arg-type]
         )
 
-    def intercepts(self, method: str, path: str) -> bool:
-        """Whether a request is the middleware's to inspect (segment-aware prefixes)."""
-        if method == "OPTIONS":
-            return False
-        for prefix in self.paths:
-            if prefix == "/" or path == prefix or path.startswith(prefix + "/"):
-                return True
-        return False
+    def intercepts(self, path: str, root: str = "", *, preflight: bool = False) -> bool:
+        """Whether a request is the middleware's to inspect.
+
+        ``path`` is the decoded path, ``root`` the mount point (ASGI ``root_path``,
+        WSGI ``SCRIPT_NAME``), ``preflight`` what :func:`~.paths.is_cors_preflight`
+        said: only a genuine CORS preflight passes untouched.
+        """
+        return not preflight and self.matcher.matches(path, root)
 
 
 def collect_problems(
@@ -92,6 +101,7 @@ def collect_problems(
     mode: object,
     max_body_size: object,
     resolver_timeout: object,
+    max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
     names: dict[str, str] | None = None,
 ) -> list[str]:
     """Every configuration problem as one sentence each; shared with Django's checks."""
@@ -131,6 +141,15 @@ def collect_problems(
         problems.append(
             f"{name('max_body_size')} must be a positive number of bytes (default "
             f"{DEFAULT_MAX_BODY_SIZE}), not {max_body_size!r}."
+        )
+    if (
+        isinstance(max_form_fields, bool)
+        or not isinstance(max_form_fields, int)
+        or max_form_fields < 1
+    ):
+        problems.append(
+            f"{name('max_form_fields')} must be a positive number of fields (default "
+            f"{DEFAULT_MAX_FORM_FIELDS}), not {max_form_fields!r}."
         )
     if resolver_timeout is not None and (
         isinstance(resolver_timeout, bool)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +26,7 @@ __all__ = [
     "KEPT_FIELDS",
     "MAX_JSON_DEPTH",
     "MAX_JSON_INT_DIGITS",
+    "OFF_LOOP_BODY_SIZE",
     "WIDGET_ID_FIELD",
     "WIDGET_ID_HEADER",
     "BodyKind",
@@ -48,6 +50,11 @@ WIDGET_ID_HEADER: Final = "x-ainisa-widget-id"
 WIDGET_ID_FIELD: Final = "widget_id"
 #: The top-level object is depth 1.
 MAX_JSON_DEPTH: Final = 32
+#: Bodies larger than this are parsed and re-serialised off the event loop. A
+#: hostile body costs about 0.1 ms per KiB to parse (``python -m bench.parse``),
+#: so past 16 KiB it would hold the loop for more than a millisecond or two;
+#: below it a thread hop (about 0.1 ms) would cost more than it saves.
+OFF_LOOP_BODY_SIZE: Final = 16 * 1024
 #: Python's own limit for int <-> str conversion; beyond it a number cannot round-trip.
 MAX_JSON_INT_DIGITS: Final = 4300
 _JSON_USER_KEY: Final = "user"
@@ -243,8 +250,6 @@ _STRICT_DECODER = json.JSONDecoder(
 
 # The decoder's own scanner (the C one when available), as JSONDecoder.decode calls it.
 _scan: Callable[[str, int], tuple[Any, int]] = _STRICT_DECODER.scan_once  # type: ignore[attr-defined]
-#: Bodies up to this size count their brackets before walking their depth.
-_COUNT_BRACKETS_UP_TO: Final = 4096
 #: JSON's whitespace (RFC 8259 section 2), as json.decoder skips it.
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -255,16 +260,24 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     Duplicate keys, ``NaN``/``Infinity``, numbers that cannot be re-serialised
     faithfully and nesting deeper than :data:`MAX_JSON_DEPTH` are refused: each
     is a place where two parsers could disagree about what the body says.
+
+    Small bodies check these with hooks the decoder calls per object and number;
+    larger ones are decoded by the C scanner alone and checked with a few
+    passes over the text, so a body of a million tiny values costs about what
+    ``json.loads`` costs, not a Python call per value.
     """
     try:
         text = body.decode("utf-8")
         if text.startswith("\ufeff"):  # as json.loads does: a BOM is not JSON
             raise ValueError("byte order mark")
-        # JSONDecoder.decode, without its two Python frames: skip whitespace,
-        # scan one value, and allow nothing but whitespace after it.
-        obj, end = _scan(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
-        if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
-            raise ValueError("extra data")
+        if not _hooks_needed(len(body)):
+            obj = _parse_large(body, text)
+        else:
+            # JSONDecoder.decode, without its two Python frames: skip whitespace,
+            # scan one value, and allow nothing but whitespace after it.
+            obj, end = _scan(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
+            if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+                raise ValueError("extra data")
     except StopIteration:  # the scanner's "no value here"
         raise RequestError("malformed_body") from None
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
@@ -272,15 +285,77 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     if type(obj) is not dict:
         raise RequestError("malformed_body")
     # Fewer brackets than the limit cannot nest past it (brackets inside strings
-    # only over-count), so small bodies skip the walk. Counting costs a pass over
-    # every byte, the walk a step per value: past a few KB the walk is cheaper
-    # (a 1 MB chat message has a handful of values and a million bytes).
-    may_be_deep = (
-        len(body) > _COUNT_BRACKETS_UP_TO or body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH
-    )
-    if may_be_deep and _too_deep(obj):
+    # only over-count), so small bodies skip the walk.
+    if (
+        _hooks_needed(len(body))
+        and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH
+        and _too_deep(obj)
+    ):
         raise RequestError("malformed_body")
     return obj
+
+
+#: Bodies up to this size are checked by hooks; larger ones by passes over the
+#: text (``python -m bench.parse`` measures where the two cross).
+_HOOKS_UP_TO: Final = 2048
+# Without hooks: dicts and numbers are built in C (NaN and Infinity still call
+# parse_constant, which refuses them).
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_plain_scan: Callable[[str, int], tuple[Any, int]] = _PLAIN_DECODER.scan_once  # type: ignore[attr-defined]
+# allow_nan=False: a float that overflowed to infinity while decoding raises here.
+_C_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
+_NOT_BRACKETS: Final = bytes(c for c in range(256) if c not in b"[]{}")
+
+
+def _outside_strings(text: bytes) -> bytes:
+    """Valid JSON with its string literals removed.
+
+    Backslashes occur only inside strings, so once escaped backslashes and
+    escaped quotes are gone every remaining quote opens or closes a string.
+    (UTF-8 never puts an ASCII byte inside a multi-byte character.)
+    """
+    if b"\\" in text:
+        text = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(text.split(b'"')[::2])
+
+
+def _too_deep_text(outside: bytes) -> bool:
+    brackets = outside.translate(None, _NOT_BRACKETS)
+    # Each round replaces the innermost containers by a mark and then drops the
+    # marks, one level a round: a body still standing after MAX_JSON_DEPTH rounds
+    # is nested deeper than that.
+    for _ in range(MAX_JSON_DEPTH):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"x").replace(b"{}", b"x").replace(b"x", b"")
+    return bool(brackets)
+
+
+def _parse_large(body: bytes, text: str) -> Any:
+    obj, end = _plain_scan(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
+    if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+        raise ValueError("extra data")
+    if type(obj) is not dict:
+        return obj
+    outside = _outside_strings(body)
+    if _too_deep_text(outside):
+        raise ValueError("too deep")
+    # The body parsed, so outside its strings every ':' separates a key from its
+    # value. A duplicate key collapses in the dict, which then holds fewer keys
+    # than the body names: count them again in the C encoder's output.
+    again = _C_ENCODE(obj).encode("utf-8", "surrogatepass")
+    if _outside_strings(again).count(b":") != outside.count(b":"):
+        raise ValueError("duplicate key")
+    return obj
+
+
+def _hooks_needed(size: int) -> bool:
+    # Integers of more than MAX_JSON_INT_DIGITS digits are refused by the C
+    # scanner itself only while the interpreter's own limit is at most that.
+    limit = sys.get_int_max_str_digits()
+    return size <= _HOOKS_UP_TO or limit == 0 or limit > MAX_JSON_INT_DIGITS
 
 
 @lru_cache(maxsize=64)
@@ -390,12 +465,19 @@ def _widget_id(header: str | None, query: FlatData, body: list[object]) -> str:
     return first
 
 
+def _field_count(data: bytes) -> int:
+    """An upper bound on the fields of flat data, counted in C: its segments."""
+    return data.count(b"&") + data.count(b";") + 1
+
+
 def _reads_as_json(body: bytes) -> bool:
     """Whether an app's ``json.loads(body)`` reads a form body as a JSON object or array.
 
     Starlette's ``request.json()`` and ``json.loads(request.body)`` ignore
     Content-Type: JSON sent as a form would reach them uninspected.
     """
+    if body.lstrip(b" \t\r\n")[:1] not in (b"{", b"["):
+        return False  # cheaper than json.loads failing at the first byte of a large form
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):  # UnicodeDecodeError included
@@ -410,8 +492,14 @@ def parse_request(
     query_string: bytes,
     body: bytes,
     max_body_size: int,
+    max_form_fields: int = 1000,
 ) -> ParsedRequest:
-    """Inspect a request; raise the first error in the contract's order."""
+    """Inspect a request; raise the first error in the contract's order.
+
+    ``max_form_fields`` caps the ``&``/``;``-separated fields of a form body
+    (``malformed_body``) and of the query string (``malformed_request``): the
+    split is a Python loop per field, so the cap bounds the work a body can cause.
+    """
     if len(body) > max_body_size:
         raise RequestError("body_too_large")
     kind = _NO_BODY
@@ -432,12 +520,17 @@ def parse_request(
             body.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestError("malformed_body") from None
-        if _reads_as_json(body):
+        if _field_count(body) > max_form_fields or _reads_as_json(body):
             raise RequestError("malformed_body")
         form = parse_flat(body)
         body_widget_ids.extend(form.widget_ids)
     # Most chat requests carry no query string: skip the parser's call.
-    query = parse_flat(query_string) if query_string else FlatData([], {}, set(), [])
+    if not query_string:
+        query = FlatData([], {}, set(), [])
+    elif _field_count(query_string) > max_form_fields:
+        raise RequestError("malformed_request")
+    else:
+        query = parse_flat(query_string)
 
     if form is not None and WIDGET_ID_FIELD in form.repeated:
         raise RequestError("malformed_request")

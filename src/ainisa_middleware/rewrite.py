@@ -15,7 +15,14 @@ from typing import Any
 
 from .request import IDENTITY_FIELDS, KEPT_FIELDS, FlatData
 
-__all__ = ["ALL_IDENTITY", "HASH_ONLY", "rewrite_flat", "rewrite_json"]
+__all__ = [
+    "ALL_IDENTITY",
+    "HASH_ONLY",
+    "RAW_TARGET_KEYS",
+    "rewrite_flat",
+    "rewrite_json",
+    "rewrite_target",
+]
 
 #: Drop every identity field.
 ALL_IDENTITY: frozenset[str] = frozenset(IDENTITY_FIELDS)
@@ -23,6 +30,20 @@ ALL_IDENTITY: frozenset[str] = frozenset(IDENTITY_FIELDS)
 HASH_ONLY: frozenset[str] = frozenset({"user_hash"})
 
 _USER_KEY = "user"
+#: Environ keys in which WSGI servers keep the request target as sent, query
+#: included: gunicorn's ``RAW_URI``; waitress's, uWSGI's and mod_wsgi's
+#: ``REQUEST_URI``. Debug pages, error e-mails and loggers print them.
+RAW_TARGET_KEYS: tuple[str, ...] = ("RAW_URI", "REQUEST_URI")
+
+
+def rewrite_target(target: str, query: str) -> str:
+    """A raw request target (``/chat?a=1``) with its query replaced by ``query``.
+
+    Servers keep the request line as it was sent; once the query string is
+    rewritten, that copy would still hold the hash and the unverified fields.
+    """
+    path = target.partition("?")[0]
+    return f"{path}?{query}" if query else path
 
 
 def rewrite_flat(data: FlatData, drop: Container[str]) -> bytes | None:

@@ -124,6 +124,7 @@ class Verifier:
             query_string=query_string,
             body=body,
             max_body_size=self.config.max_body_size,
+            max_form_fields=self.config.max_form_fields,
         )
 
     def decide(self, parsed: ParsedRequest, business: Business) -> Decision:

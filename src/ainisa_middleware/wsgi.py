@@ -26,10 +26,17 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "'pip install \"ainisa-middleware[wsgi]\"'."
     ) from exc
 
-from .config import DEFAULT_MAX_BODY_SIZE, DEFAULT_RESOLVER_TIMEOUT, MiddlewareConfig
+from .config import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_RESOLVER_TIMEOUT,
+    MiddlewareConfig,
+)
 from .errors import ERRORS, RequestError, error_body
 from .models import Business
+from .paths import is_cors_preflight
 from .resolvers import _checked, resolver_method
+from .rewrite import RAW_TARGET_KEYS, rewrite_target
 from .verify import Verifier
 
 if TYPE_CHECKING:
@@ -100,6 +107,8 @@ class AinisaWSGIMiddleware:
     :param mode: ``"strip"`` (unverified visitors continue anonymous) or ``"enforce"``
         (user data that fails verification gets 401).
     :param max_body_size: largest body accepted, in bytes; larger gets 413.
+    :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
+        query string (else 400 ``malformed_request``) may hold.
     :param resolver_timeout: seconds an async-only resolver may take before 503;
         a sync resolver applies it as its own connect and query timeout.
     """
@@ -113,6 +122,7 @@ class AinisaWSGIMiddleware:
         mode: str = "strip",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
+        max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -121,6 +131,7 @@ class AinisaWSGIMiddleware:
             mode=mode,
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
+            max_form_fields=max_form_fields,
         )
         self.verifier = Verifier(self.config)
         self._peek = resolver_method(resolver, "peek")
@@ -128,7 +139,11 @@ class AinisaWSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
-        if not self.config.intercepts(method, _path(environ)):
+        if not self.config.intercepts(
+            _path(environ, "PATH_INFO"),
+            _path(environ, "SCRIPT_NAME"),
+            preflight=method == "OPTIONS" and _is_preflight(environ),
+        ):
             return self.app(environ, start_response)
         outcome = self._handle(environ)
         if isinstance(outcome, str):
@@ -167,7 +182,10 @@ class AinisaWSGIMiddleware:
         if final or "CONTENT_LENGTH" in environ:
             new["CONTENT_LENGTH"] = str(len(final))
         if decision.query is not None:
-            new["QUERY_STRING"] = decision.query.decode("latin-1")
+            new_query = new["QUERY_STRING"] = decision.query.decode("latin-1")
+            for key in RAW_TARGET_KEYS:
+                if key in new:
+                    new[key] = rewrite_target(new[key], new_query)
         new[ENVIRON_KEY] = decision.user
         return new
 
@@ -223,9 +241,19 @@ def _environ_bytes(value: str) -> bytes:
         return value.encode("utf-8", "surrogateescape")
 
 
-def _path(environ: WSGIEnvironment) -> str:
+def _path(environ: WSGIEnvironment, key: str) -> str:
     # Prefixes match the decoded UTF-8 path, as on the other hosts.
-    return _environ_bytes(environ.get("PATH_INFO", "")).decode("utf-8", "replace")
+    value: str = environ.get(key, "")
+    return _environ_bytes(value).decode("utf-8", "replace") if value else value
+
+
+def _is_preflight(environ: WSGIEnvironment) -> bool:
+    return is_cors_preflight(
+        "OPTIONS",
+        environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+        environ.get("CONTENT_LENGTH"),
+        environ.get("HTTP_TRANSFER_ENCODING"),
+    )
 
 
 def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:

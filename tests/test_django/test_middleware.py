@@ -127,9 +127,13 @@ def test_other_paths_and_preflight_pass_untouched(post: Post) -> None:
     assert data["body"] == "user_hash=y"
     assert data["GET"] == {"user_hash": ["x"]}
     assert data["user"] is None
-    response = Client().options("/chat?user_hash=x")
+    response = Client().options(
+        "/chat?user_hash=x", headers={"access-control-request-method": "POST"}
+    )
     assert response.status_code == 200
     assert response.json()["user"] is None
+    # Without the preflight header it is a request like any other.
+    assert Client().options("/chat?user_hash=x").status_code == 400
 
 
 # -- errors ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils.module_loading import import_string
 
 from ainisa_middleware.config import (
     DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_FORM_FIELDS,
     DEFAULT_RESOLVER_TIMEOUT,
     MiddlewareConfig,
     collect_problems,
@@ -42,6 +43,7 @@ KEYS: Final = {
     "mode": "MODE",
     "max_body_size": "MAX_BODY_SIZE",
     "resolver_timeout": "RESOLVER_TIMEOUT",
+    "max_form_fields": "MAX_FORM_FIELDS",
 }
 #: How long the admin's "rotate" keeps the previous secret verifying.
 DEFAULT_ROTATION_GRACE: Final = timedelta(days=7)
@@ -65,6 +67,7 @@ _IDS: Final = {
     "mode": "ainisa.E007",
     "max_body_size": "ainisa.E008",
     "resolver_timeout": "ainisa.E009",
+    "max_form_fields": "ainisa.E011",
 }
 
 
@@ -139,6 +142,7 @@ def _collect(value: object) -> tuple[dict[str, object], list[Problem]]:
         "mode": given.get("MODE", "strip"),
         "max_body_size": given.get("MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE),
         "resolver_timeout": given.get("RESOLVER_TIMEOUT", DEFAULT_RESOLVER_TIMEOUT),
+        "max_form_fields": given.get("MAX_FORM_FIELDS", DEFAULT_MAX_FORM_FIELDS),
     }
     resolver, import_problems = _load_resolver(keywords["resolver"])
     found.extend(import_problems)
@@ -164,6 +168,8 @@ def _hint(keyword: str) -> str:
         f"for the default {DEFAULT_MAX_BODY_SIZE}.",
         "RESOLVER_TIMEOUT": "Set AINISA['RESOLVER_TIMEOUT'] to a number of seconds such as 5, "
         "or None for no limit.",
+        "MAX_FORM_FIELDS": f"Set AINISA['MAX_FORM_FIELDS'] to a number of fields, or leave it "
+        f"out for the default {DEFAULT_MAX_FORM_FIELDS}.",
     }[key]
 
 

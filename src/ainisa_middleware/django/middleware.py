@@ -30,8 +30,10 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from ainisa_middleware.django.conf import load_config
 from ainisa_middleware.errors import ERRORS, RequestError
 from ainisa_middleware.models import AinisaUser, Business
+from ainisa_middleware.paths import is_cors_preflight
 from ainisa_middleware.request import ParsedRequest
 from ainisa_middleware.resolvers import _checked, resolver_method
+from ainisa_middleware.rewrite import RAW_TARGET_KEYS, rewrite_target
 from ainisa_middleware.verify import Verifier
 
 __all__ = ["REQUEST_ATTRIBUTE", "AinisaMiddleware", "error_response", "get_ainisa_user"]
@@ -136,9 +138,20 @@ class AinisaMiddleware:
         self, request: HttpRequest
     ) -> tuple[ParsedRequest, bytes] | HttpResponseBase | None:
         """``None`` to pass through, an error response, or the parsed request and its body."""
-        if not self.config.intercepts(request.method or "GET", request.path_info):
-            return None
         meta = request.META
+        method = request.method or "GET"
+        if not self.config.intercepts(
+            request.path_info,
+            meta.get("SCRIPT_NAME") or "",
+            preflight=method == "OPTIONS"
+            and is_cors_preflight(
+                method,
+                meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+                meta.get("CONTENT_LENGTH"),
+                meta.get("HTTP_TRANSFER_ENCODING"),
+            ),
+        ):
+            return None
         try:
             body = _read_body(request, self.config.max_body_size)
             parsed = self.verifier.inspect(
@@ -211,6 +224,11 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
         meta.pop("wsgi.input_terminated", None)
     if query_string is not None:
         meta["QUERY_STRING"] = query_string
+        # WSGI servers keep the request line as sent (RAW_URI, REQUEST_URI), and
+        # debug pages and error e-mails print META whole.
+        for key in RAW_TARGET_KEYS:
+            if key in meta:
+                meta[key] = rewrite_target(meta[key], query_string)
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
