@@ -294,6 +294,7 @@ def _drive(
     query: bytes = b"",
     resolver: object = RESOLVER,
     app_reads_twice: bool = False,
+    scope_extra: dict[str, Any] | None = None,
     **options: Any,
 ) -> Driven:
     result = Driven()
@@ -335,6 +336,7 @@ def _drive(
         "scheme": "http",
         "server": ("testserver", 80),
         "client": ("127.0.0.1", 1234),
+        **(scope_extra or {}),
     }
     asyncio.run(middleware(scope, receive, send))
     return result
@@ -655,3 +657,118 @@ def test_resolvers_whose_aresolve_is_not_async_def_still_work() -> None:
         response = TestClient(make_app(resolver)).post("/chat", json={"widget_id": "w_pro"})
         assert response.status_code == 200, type(resolver).__name__
         assert response.json()["user"]["business_id"] == "shop"
+
+
+# --- paths as routers read them, mounts, raw request lines (CONTRACT 3.7) -----------------
+
+FORGED = b"widget_id=w_pro&user_id=42&email=mallory%40example.com&user_hash=" + b"0" * 64
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path"),
+    [
+        ("//chat", ""),
+        ("///chat/x", ""),
+        ("/x/../chat", ""),
+        ("/%2Fchat", ""),
+        ("/api/chat", "/api"),  # Starlette Mount, uvicorn --root-path: the path keeps the root
+        ("/api//chat", "/api"),
+        ("/chat", "/api"),  # older servers: the path without the root
+    ],
+)
+def test_every_reading_of_a_protected_path_is_intercepted(path: str, root_path: str) -> None:
+    result = _drive(
+        [{"type": "http.request", "body": b""}],
+        path=path,
+        query=FORGED,
+        scope_extra={"root_path": root_path},
+    )
+    assert result.app_scope["query_string"] == b"widget_id=w_pro"
+    assert result.app_scope["state"][STATE_KEY].status == "invalid_hash"
+
+
+@pytest.mark.parametrize(("path", "root_path"), [("/chatter", ""), ("/api/chatter", "/api")])
+def test_paths_outside_the_prefixes_still_pass_untouched(path: str, root_path: str) -> None:
+    result = _drive(
+        [{"type": "http.request", "body": b""}],
+        path=path,
+        query=FORGED,
+        scope_extra={"root_path": root_path},
+    )
+    assert result.app_scope["query_string"] == FORGED
+    assert STATE_KEY not in result.app_scope.get("state", {})
+
+
+def test_raw_path_holding_the_query_is_rewritten() -> None:
+    result = _drive(
+        [{"type": "http.request", "body": b""}],
+        query=FORGED,
+        scope_extra={"raw_path": b"/chat?" + FORGED},
+    )
+    assert result.app_scope["raw_path"] == b"/chat?widget_id=w_pro"
+    assert b"user_hash" not in result.app_scope["raw_path"]
+
+
+def test_raw_path_without_a_query_is_left_alone() -> None:
+    result = _drive([{"type": "http.request", "body": b""}], query=FORGED)
+    assert result.app_scope["raw_path"] == b"/chat"
+
+
+def test_options_with_a_body_is_inspected_and_a_preflight_is_not() -> None:
+    body = json.dumps({"widget_id": "w_pro", "user_hash": GOOD}).encode()
+    inspected = _drive([{"type": "http.request", "body": body}], method="OPTIONS")
+    assert json.loads(inspected.app_body) == {"widget_id": "w_pro"}
+    preflight = _drive(
+        [{"type": "http.request", "body": b""}],
+        method="OPTIONS",
+        query=FORGED,
+        headers=[(b"access-control-request-method", b"POST")],
+    )
+    assert preflight.app_scope["query_string"] == FORGED
+    with_body = _drive(
+        [{"type": "http.request", "body": body}],
+        method="OPTIONS",
+        headers=[
+            (b"access-control-request-method", b"POST"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    )
+    assert json.loads(with_body.app_body) == {"widget_id": "w_pro"}
+
+
+def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ainisa_middleware import verify
+
+    threads: list[int] = []
+    real_inspect, real_decide = verify.Verifier.inspect, verify.Verifier.decide
+
+    def inspect(self: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real_inspect(self, **kwargs)
+
+    def decide(self: Any, *args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real_decide(self, *args)
+
+    monkeypatch.setattr(verify.Verifier, "inspect", inspect)
+    monkeypatch.setattr(verify.Verifier, "decide", decide)
+    small = json.dumps({"widget_id": "w_pro", "pad": "x" * 100}).encode()
+    large = json.dumps({"widget_id": "w_pro", "pad": "x" * 20_000}).encode()
+    loop_threads: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await Starlette()(scope, receive, send)
+            return
+        loop_threads.append(threading.get_ident())
+        await receive()
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS)
+    with TestClient(middleware) as client:
+        for body in (small, large):
+            client.post("/chat", content=body, headers={"content-type": "application/json"})
+    assert threads[0] == threads[1] == loop_threads[0]  # small: on the loop
+    assert loop_threads[1] not in threads[2:]  # large: both steps in a worker thread

@@ -703,3 +703,86 @@ def test_query_string_decoded_by_a_lax_server_is_still_inspected() -> None:
     assert inner.environ is not None
     # rewritten bytes go back as latin-1 characters, as PEP 3333 says
     assert inner.environ["QUERY_STRING"] == "widget_id=wid_pro&q=\u00e2\u0082\u00ac"
+
+
+# -- paths as routers read them, mounts, raw request lines (CONTRACT 3.7) --------
+
+FORGED = "widget_id=wid_pro&user_id=42&email=m%40example.com&user_hash=" + "0" * 64
+
+
+def _call_environ(app: WSGIApplication, **environ: Any) -> dict[str, Any]:
+    builder = EnvironBuilder(method=environ.pop("REQUEST_METHOD", "GET"))
+    env = builder.get_environ()
+    builder.close()
+    env.update(environ)
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return lambda data: None
+
+    body = b"".join(app(env, start_response))
+    return {"status": statuses[0], **json.loads(body)}
+
+
+def environ_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    payload = {
+        "query": environ.get("QUERY_STRING", ""),
+        "raw_uri": environ.get("RAW_URI"),
+        "request_uri": environ.get("REQUEST_URI"),
+        "user": _user(environ.get(ENVIRON_KEY)),
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(payload).encode()]
+
+
+@pytest.mark.parametrize(
+    ("path_info", "script_name"),
+    [
+        ("//chat", ""),
+        ("///chat/x", ""),
+        ("/x/../chat", ""),
+        ("/%2Fchat", ""),  # a server that leaves the encoded slash for the router
+        ("//chat", "/api"),  # DispatcherMiddleware hands on "/api//chat" this way
+        ("/chat", "/api"),
+    ],
+)
+def test_every_reading_of_a_protected_path_is_intercepted(path_info: str, script_name: str) -> None:
+    app = AinisaWSGIMiddleware(environ_echo, resolver=StaticResolver(MAPPING), paths=["/chat"])
+    seen = _call_environ(app, PATH_INFO=path_info, SCRIPT_NAME=script_name, QUERY_STRING=FORGED)
+    assert seen["query"] == "widget_id=wid_pro"
+    assert seen["user"]["status"] == "invalid_hash"
+
+
+def test_a_prefix_naming_the_mount_covers_the_mounted_app() -> None:
+    app = AinisaWSGIMiddleware(environ_echo, resolver=StaticResolver(MAPPING), paths=["/api/chat"])
+    seen = _call_environ(app, PATH_INFO="/chat", SCRIPT_NAME="/api", QUERY_STRING=FORGED)
+    assert seen["query"] == "widget_id=wid_pro"
+    outside = _call_environ(app, PATH_INFO="/chatter", SCRIPT_NAME="/api", QUERY_STRING=FORGED)
+    assert outside["query"] == FORGED
+
+
+@pytest.mark.parametrize("key", ["RAW_URI", "REQUEST_URI"])
+def test_raw_request_line_kept_by_the_server_is_rewritten(key: str) -> None:
+    app = AinisaWSGIMiddleware(environ_echo, resolver=StaticResolver(MAPPING), paths=["/chat"])
+    seen = _call_environ(app, PATH_INFO="/chat", QUERY_STRING=FORGED, **{key: "/chat?" + FORGED})
+    assert seen[key.lower()] == "/chat?widget_id=wid_pro"
+    verified = f"widget_id=wid_pro&user_id=42&user_hash={HASH_42}"
+    seen = _call_environ(app, PATH_INFO="/chat", QUERY_STRING=verified, **{key: "//chat?" + verified})
+    assert seen[key.lower()] == "//chat?widget_id=wid_pro&user_id=42"
+    assert seen["user"]["status"] == "verified"
+
+
+def test_options_with_a_body_is_inspected() -> None:
+    app = AinisaWSGIMiddleware(environ_echo, resolver=StaticResolver(MAPPING), paths=["/chat"])
+    body = b"widget_id=wid_pro&user_id=42&user_hash=" + b"0" * 64
+    seen = _call_environ(
+        app,
+        REQUEST_METHOD="OPTIONS",
+        PATH_INFO="/chat",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH=str(len(body)),
+        **{"wsgi.input": io.BytesIO(body)},
+    )
+    assert seen["user"]["status"] == "invalid_hash"

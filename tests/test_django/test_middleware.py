@@ -476,3 +476,40 @@ def test_async_mode_is_native_and_sync_mode_is_plain() -> None:
     assert AinisaMiddleware.sync_capable and AinisaMiddleware.async_capable
     assert iscoroutinefunction(AinisaMiddleware(_aok))  # Django awaits it: no thread hop
     assert not iscoroutinefunction(AinisaMiddleware(_ok))
+
+
+# -- mounts and raw request lines (CONTRACT 3.7) ------------------------------------
+
+FORGED = "widget_id=wid_pro&user_id=42&email=m%40example.com&user_hash=" + "0" * 64
+
+
+def _view_meta(request: HttpRequest) -> HttpResponse:
+    user = getattr(request, "ainisa_user", None)
+    payload = {
+        "GET": dict(request.GET.lists()),
+        "raw_uri": request.META.get("RAW_URI"),
+        "request_uri": request.META.get("REQUEST_URI"),
+        "status": None if user is None else user.status.value,
+    }
+    return HttpResponse(json.dumps(payload), content_type="application/json")
+
+
+@ainisa()
+@pytest.mark.parametrize(
+    ("path", "script_name"), [("/chat", ""), ("//chat", ""), ("/api/chat", "/api")]
+)
+def test_mounted_project_and_raw_request_lines_are_covered(path: str, script_name: str) -> None:
+    environ = {
+        "SCRIPT_NAME": script_name,
+        "QUERY_STRING": FORGED,
+        "RAW_URI": f"{path}?{FORGED}",
+        "REQUEST_URI": f"{path}?{FORGED}",
+    }
+    request = RequestFactory().get(path, **environ)
+    request.path_info = path[len(script_name) :] if script_name else path
+    response = AinisaMiddleware(_view_meta)(request)
+    seen = json.loads(response.content)
+    assert seen["GET"] == {"widget_id": ["wid_pro"]}
+    bare = path[len(script_name) :] if script_name else path
+    assert seen["raw_uri"] == seen["request_uri"] == f"{path}?widget_id=wid_pro"
+    assert seen["status"] == "invalid_hash", bare
