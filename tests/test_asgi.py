@@ -584,6 +584,8 @@ async def _noop(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: 
         ({"resolver": RESOLVER, "paths": ["/chat"], "max_body_size": True}, "max_body_size"),
         ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": 0}, "resolver_timeout"),
         ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": "5"}, "resolver_timeout"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "max_form_fields": 0}, "max_form_fields"),
+        ({"resolver": RESOLVER, "paths": ["/chat"], "max_form_fields": 1.5}, "max_form_fields"),
     ],
 )
 def test_bad_configuration_fails_at_construction(options: dict[str, Any], message: str) -> None:
@@ -772,3 +774,14 @@ def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
             client.post("/chat", content=body, headers={"content-type": "application/json"})
     assert threads[0] == threads[1] == loop_threads[0]  # small: on the loop
     assert loop_threads[1] not in threads[2:]  # large: both steps in a worker thread
+
+
+def test_max_form_fields_is_a_keyword() -> None:
+    client = TestClient(make_app(max_form_fields=3))
+    body = b"widget_id=w_pro&a=1&b=2"
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert client.post("/chat", content=body, headers=form).status_code == 200
+    over = client.post("/chat", content=body + b"&c=3", headers=form)
+    assert over.status_code == 400
+    assert over.json()["error"] == "malformed_body"
+    assert client.get("/chat?widget_id=w_pro&a=1&b=2&c=3").json()["error"] == "malformed_request"

@@ -768,7 +768,9 @@ def test_raw_request_line_kept_by_the_server_is_rewritten(key: str) -> None:
     seen = _call_environ(app, PATH_INFO="/chat", QUERY_STRING=FORGED, **{key: "/chat?" + FORGED})
     assert seen[key.lower()] == "/chat?widget_id=wid_pro"
     verified = f"widget_id=wid_pro&user_id=42&user_hash={HASH_42}"
-    seen = _call_environ(app, PATH_INFO="/chat", QUERY_STRING=verified, **{key: "//chat?" + verified})
+    seen = _call_environ(
+        app, PATH_INFO="/chat", QUERY_STRING=verified, **{key: "//chat?" + verified}
+    )
     assert seen[key.lower()] == "//chat?widget_id=wid_pro&user_id=42"
     assert seen["user"]["status"] == "verified"
 

@@ -46,6 +46,8 @@ def test_valid_settings_have_no_problems() -> None:
         ({**GOOD, "MAX_BODY_SIZE": 0}, ["ainisa.E008"]),
         ({**GOOD, "RESOLVER_TIMEOUT": -1}, ["ainisa.E009"]),
         ({**GOOD, "ROTATION_GRACE": "7d"}, ["ainisa.E010"]),
+        ({**GOOD, "MAX_FORM_FIELDS": 0}, ["ainisa.E011"]),
+        ({**GOOD, "MAX_FORM_FIELDS": "1000"}, ["ainisa.E011"]),
         (
             {"RESOLVER": None, "PATHS": None, "MODE": 1, "MAX_BODY_SIZE": True},
             ["ainisa.E004", "ainisa.E006", "ainisa.E007", "ainisa.E008"],
