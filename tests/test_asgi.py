@@ -785,3 +785,12 @@ def test_max_form_fields_is_a_keyword() -> None:
     assert over.status_code == 400
     assert over.json()["error"] == "malformed_body"
     assert client.get("/chat?widget_id=w_pro&a=1&b=2&c=3").json()["error"] == "malformed_request"
+
+
+def test_raw_path_holding_a_fragment_keeps_no_identity() -> None:
+    result = _drive(
+        [{"type": "http.request", "body": b""}],
+        query=b"widget_id=w_pro",
+        scope_extra={"raw_path": b"/chat?widget_id=w_pro#&user_id=7&user_hash=" + b"0" * 64},
+    )
+    assert result.app_scope["raw_path"] == b"/chat?widget_id=w_pro"

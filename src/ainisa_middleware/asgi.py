@@ -391,11 +391,13 @@ def _rewritten_scope(scope: Scope, query: bytes | None, body: bytes | None) -> S
         new.pop(key, None)
     if query is not None:
         new["query_string"] = query
-        raw_path = scope.get("raw_path")
-        if isinstance(raw_path, bytes) and b"?" in raw_path:
-            # Some servers keep the query in raw_path: it must not survive either.
-            target = rewrite_target(raw_path.decode("latin-1"), query.decode("latin-1"))
-            new["raw_path"] = target.encode("latin-1")
+    raw_path = scope.get("raw_path")
+    if isinstance(raw_path, bytes) and (b"?" in raw_path or b"#" in raw_path):
+        # The ASGI spec leaves the query out of raw_path; a server that keeps it
+        # (or a fragment) there must not hand the original on.
+        query_string = new.get("query_string", b"").decode("latin-1")
+        target = rewrite_target(raw_path.decode("latin-1"), query_string)
+        new["raw_path"] = target.encode("latin-1")
     if body is not None:
         length = str(len(body)).encode("latin-1")
         headers = [

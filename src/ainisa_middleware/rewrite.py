@@ -37,12 +37,14 @@ RAW_TARGET_KEYS: tuple[str, ...] = ("RAW_URI", "REQUEST_URI")
 
 
 def rewrite_target(target: str, query: str) -> str:
-    """A raw request target (``/chat?a=1``) with its query replaced by ``query``.
+    """A raw request target (``/chat?a=1#f``) rebuilt from its path and ``query``.
 
-    Servers keep the request line as it was sent; once the query string is
-    rewritten, that copy would still hold the hash and the unverified fields.
+    Servers keep the request line as it was sent: after the query string is
+    rewritten that copy would still hold the hash and the unverified fields, and
+    a fragment (which servers cut from the query string but keep in the line)
+    can carry more. The rebuilt target says exactly what the app's query says.
     """
-    path = target.partition("?")[0]
+    path = target.partition("?")[0].partition("#")[0]
     return f"{path}?{query}" if query else path
 
 

@@ -182,10 +182,10 @@ class AinisaWSGIMiddleware:
         if final or "CONTENT_LENGTH" in environ:
             new["CONTENT_LENGTH"] = str(len(final))
         if decision.query is not None:
-            new_query = new["QUERY_STRING"] = decision.query.decode("latin-1")
-            for key in RAW_TARGET_KEYS:
-                if key in new:
-                    new[key] = rewrite_target(new[key], new_query)
+            new["QUERY_STRING"] = decision.query.decode("latin-1")
+        for key in RAW_TARGET_KEYS:
+            if key in new:
+                new[key] = rewrite_target(new[key], new.get("QUERY_STRING", ""))
         new[ENVIRON_KEY] = decision.user
         return new
 

@@ -435,11 +435,6 @@ def test_the_raw_request_line_keeps_no_hash(
             assert raw_targets[key].partition("?")[2] == reply.data["query_string"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the raw request line is rewritten only when the query changes; "
-    "a fragment after the query keeps what follows it",
-)
 @pytest.mark.parametrize("server_name", WSGI_SERVERS)
 def test_a_fragment_in_the_raw_request_line_keeps_no_identity(
     server_name: str, request: pytest.FixtureRequest

@@ -224,11 +224,11 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
         meta.pop("wsgi.input_terminated", None)
     if query_string is not None:
         meta["QUERY_STRING"] = query_string
-        # WSGI servers keep the request line as sent (RAW_URI, REQUEST_URI), and
-        # debug pages and error e-mails print META whole.
-        for key in RAW_TARGET_KEYS:
-            if key in meta:
-                meta[key] = rewrite_target(meta[key], query_string)
+    # WSGI servers keep the request line as sent (RAW_URI, REQUEST_URI), fragment
+    # included, and debug pages and error e-mails print META whole.
+    for key in RAW_TARGET_KEYS:
+        if key in meta:
+            meta[key] = rewrite_target(meta[key], meta.get("QUERY_STRING", ""))
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
