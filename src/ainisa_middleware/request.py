@@ -300,11 +300,11 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 #: Bodies up to this size are checked by hooks; larger ones by passes over the
 #: text. Hooks cost a Python call per object and number, passes a few C passes
 #: per byte and a re-encoding, so no one size is where the two cost the same
-#: (``python -m bench.parse``): a chat request is 2.3 to 2.8 times cheaper with
-#: hooks at every size up to 8 KiB, a body packed with tiny values 1.4 to 2 times
-#: cheaper with passes from 150 to 350 bytes on. At 2 KiB every ordinary chat
-#: request takes the cheaper hooks, and a packed body costs at most about 0.2 ms
-#: there, twice what the passes would.
+#: (``python -m bench.parse``, in time and in instructions): a chat request is
+#: 2 to 2.8 times cheaper with hooks at every size up to 8 KiB, a body packed
+#: with tiny values 1.3 to 2 times cheaper with passes from 130 to 350 bytes on.
+#: At 2 KiB every ordinary chat request takes the cheaper hooks, and a packed
+#: body costs at most about 0.2 ms there, twice what the passes would.
 _HOOKS_UP_TO: Final = 2048
 # Without hooks: dicts and numbers are built in C (NaN and Infinity still call
 # parse_constant, which refuses them).
