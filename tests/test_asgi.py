@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -794,3 +795,124 @@ def test_raw_path_holding_a_fragment_keeps_no_identity() -> None:
         scope_extra={"raw_path": b"/chat?widget_id=w_pro#&user_id=7&user_hash=" + b"0" * 64},
     )
     assert result.app_scope["raw_path"] == b"/chat?widget_id=w_pro"
+
+
+# Large bodies: parsed in a worker thread, one at a time, each followed by a pause.
+
+_LARGE = json.dumps({"widget_id": "w_pro", "message": "x" * 20_000}).encode()
+_LARGE_MALFORMED = _LARGE[:-1]
+
+
+def _run_concurrently(middleware: AinisaMiddleware, bodies: list[bytes]) -> list[int]:
+    """Statuses of ``bodies`` posted to ``/chat`` at once."""
+
+    async def one(body: bytes) -> int:
+        sent: list[Message] = []
+        delivered = False
+
+        async def receive() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}  # pragma: no cover - never reached
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "path": "/chat",
+            "raw_path": b"/chat",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],
+        }
+        await middleware(scope, receive, send)
+        return int(sent[0]["status"])
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+    return asyncio.run(main())
+
+
+async def _no_content(scope: Scope, receive: Receive, send: Send) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def test_large_bodies_are_parsed_in_a_worker_thread_one_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ainisa_middleware import asgi
+
+    monkeypatch.setattr(asgi, "OFF_LOOP_PAUSE", 0.0)
+    middleware = AinisaMiddleware(_no_content, resolver=RESOLVER, paths=PATHS)
+    inspect = middleware.verifier.inspect
+    lock = threading.Lock()
+    running: list[int] = []
+    most = 0
+    threads: set[int] = set()
+
+    def slow_inspect(**kwargs: Any) -> Any:
+        nonlocal most
+        with lock:
+            running.append(1)
+            most = max(most, len(running))
+            threads.add(threading.get_ident())
+        time.sleep(0.02)
+        with lock:
+            running.pop()
+        return inspect(**kwargs)
+
+    monkeypatch.setattr(middleware.verifier, "inspect", slow_inspect)
+    assert _run_concurrently(middleware, [_LARGE] * 3) == [204] * 3
+    assert most == 1
+    assert threading.get_ident() not in threads
+
+
+@pytest.mark.parametrize("first", [_LARGE, _LARGE_MALFORMED], ids=["parsed", "refused"])
+def test_the_next_large_body_waits_twice_the_last_ones_parse(
+    monkeypatch: pytest.MonkeyPatch, first: bytes
+) -> None:
+    middleware = AinisaMiddleware(_no_content, resolver=RESOLVER, paths=PATHS)
+    inspect = middleware.verifier.inspect
+    spans: list[tuple[float, float]] = []
+
+    def slow_inspect(**kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            time.sleep(0.05)
+            return inspect(**kwargs)
+        finally:
+            spans.append((started, time.perf_counter()))
+
+    monkeypatch.setattr(middleware.verifier, "inspect", slow_inspect)
+    statuses = _run_concurrently(middleware, [first, _LARGE])
+    assert statuses == [204 if first is _LARGE else 400, 204]
+    (_, first_end), (second_start, _) = spans
+    assert second_start - first_end >= 2 * 0.05 * 0.95
+
+
+def test_the_parsed_body_is_freed_in_the_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    middleware = AinisaMiddleware(_no_content, resolver=RESOLVER, paths=PATHS)
+    decide = middleware.verifier.decide
+    freed_in: list[int] = []
+
+    class Probe:
+        def __del__(self) -> None:
+            freed_in.append(threading.get_ident())
+
+    def probing_decide(parsed: Any, business: Business) -> Any:
+        decision = decide(parsed, business)
+        parsed.json_body["probe"] = Probe()  # after the rewrite: only freeing it is seen
+        return decision
+
+    monkeypatch.setattr(middleware.verifier, "decide", probing_decide)
+    assert _run_concurrently(middleware, [_LARGE]) == [204]
+    assert len(freed_in) == 1
+    assert freed_in[0] != threading.get_ident()

@@ -6,6 +6,7 @@ peers and tables from rotting as the middleware changes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from bench import inprocess, workload
+from bench import parse as parse_bench
 from bench.__main__ import MARK_END, MARK_START, ROOT, OutcomeError, _check, main
 from bench.drivers import ASGIDriver, WSGIDriver
 from bench.variants import ASGI_VARIANTS, WSGI_VARIANTS, asgi_app, wsgi_app
@@ -92,3 +94,18 @@ def test_a_variant_that_answers_wrongly_is_refused() -> None:
 def test_bodies_have_the_size_they_claim(size: int) -> None:
     for kind in workload.KINDS:
         assert len(workload.body_for(kind, size)) == size
+
+
+def test_parse_bench_smoke_run_prints_every_table(capsys: pytest.CaptureFixture[str]) -> None:
+    hooks_up_to = parse_bench.request_module._HOOKS_UP_TO
+    assert parse_bench.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    for heading in ("### Parse cost", "### The collector", "### Thread hop", "### Small JSON"):
+        assert heading in out
+    # The form field cap answers before any loop; a chat request passes.
+    assert "| form: a& | 16,384 |" in out and "| 400 malformed_body |" in out
+    assert "| JSON: chat request (benign) | 1,024 |" in out
+    assert "_off_loop" in out
+    # What it changes for a while is as it was.
+    assert hooks_up_to == parse_bench.request_module._HOOKS_UP_TO
+    assert gc.isenabled()

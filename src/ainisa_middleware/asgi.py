@@ -13,12 +13,14 @@ this middleware and its error answers still carry CORS headers.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 try:
     import anyio
+    import anyio.lowlevel
     import anyio.to_thread
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -36,10 +38,10 @@ from .config import (
 from .errors import RequestError, error_body
 from .models import Business
 from .paths import is_cors_preflight
-from .request import OFF_LOOP_BODY_SIZE, WIDGET_ID_HEADER
+from .request import OFF_LOOP_BODY_SIZE, WIDGET_ID_HEADER, ParsedRequest
 from .resolvers import _checked, resolver_method
 from .rewrite import rewrite_target
-from .verify import Verifier
+from .verify import Decision, Verifier
 
 __all__ = ["STATE_KEY", "AinisaIdentityError", "AinisaMiddleware"]
 
@@ -92,6 +94,10 @@ LITESTAR_LEGACY_VIEWS = (
     "url",
 )
 
+#: After a large body's parse in a worker thread, the next large body waits this
+#: many times that parse's CPU time (see :func:`_off_loop`).
+OFF_LOOP_PAUSE = 2.0
+
 _WIDGET_HEADER = WIDGET_ID_HEADER.encode("latin-1")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _UNKNOWN: tuple[bool, Business | None] = (False, None)
@@ -113,6 +119,66 @@ async def send_error(send: Send, code: str) -> None:
 
 class _Disconnected(Exception):
     pass
+
+
+_T = TypeVar("_T")
+# One per event loop (anyio's own thread limiter is kept the same way), shared
+# by every middleware instance on it: the GIL they compete for is the process's.
+_OFF_LOOP_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+    "ainisa_off_loop_limiter"
+)
+
+
+def _off_loop_limiter() -> anyio.CapacityLimiter:
+    try:
+        return _OFF_LOOP_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(1)
+        _OFF_LOOP_LIMITER.set(limiter)
+        return limiter
+
+
+async def _off_loop(func: Callable[[], _T]) -> _T:
+    """``func()`` in a worker thread, one at a time, then a pause before the next.
+
+    A thread keeps a large parse off the event loop, but not off the GIL: the C
+    scanner and encoder hold it for milliseconds at a time, and the loop must
+    win it back for every step of every other request. Unbounded, four clients
+    posting hostile bodies keep the GIL busy with parses all the time and an
+    unrelated request waits behind one after another. So large bodies go one at
+    a time, and after each the next waits :data:`OFF_LOOP_PAUSE` times the CPU
+    time the last one took (raised or not): large bodies get at most a third of
+    the time, the loop and every other request the rest. A benign 1 MiB chat message costs a few
+    milliseconds, so only bodies built to be slow feel the pause.
+    """
+    spent = 0.0
+
+    def timed() -> _T:
+        nonlocal spent
+        started = time.perf_counter()
+        try:
+            return func()
+        finally:
+            spent = time.perf_counter() - started
+
+    async with _off_loop_limiter():
+        try:
+            return await anyio.to_thread.run_sync(timed)
+        finally:
+            await anyio.sleep(spent * OFF_LOOP_PAUSE)
+
+
+def _decide_and_release(verifier: Verifier, parsed: ParsedRequest, business: Business) -> Decision:
+    """``verifier.decide``, then the parsed body dropped here in the worker thread.
+
+    Freeing a tree of a few hundred thousand values takes milliseconds: left to
+    the end of the request, it would happen on the event loop.
+    """
+    try:
+        return verifier.decide(parsed, business)
+    finally:
+        parsed.json_body = None
+        parsed.form = None
 
 
 class AinisaIdentityError(Exception):
@@ -256,7 +322,7 @@ class AinisaMiddleware:
         try:
             if len(body) > OFF_LOOP_BODY_SIZE:
                 # Large enough to hold the loop noticeably: parse in a worker thread.
-                parsed = await anyio.to_thread.run_sync(
+                parsed = await _off_loop(
                     partial(
                         verifier.inspect,
                         content_type=content_type,
@@ -287,7 +353,7 @@ class AinisaMiddleware:
             business = resolved
 
         if len(body) > OFF_LOOP_BODY_SIZE:  # re-serialising costs about as much
-            decision = await anyio.to_thread.run_sync(verifier.decide, parsed, business)
+            decision = await _off_loop(partial(_decide_and_release, verifier, parsed, business))
         else:
             decision = verifier.decide(parsed, business)
         if decision.error is not None:
