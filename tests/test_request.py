@@ -217,3 +217,23 @@ def test_a_large_body_is_scanned_without_the_collector_which_is_left_as_it_was(
         (gc.enable if was else gc.disable)()
     # 20,000 lists: the collector would start every 700 allocations while scanning.
     assert len(collections) <= 3
+
+
+@pytest.mark.parametrize(
+    "number",
+    [b"1e400", b"-1E400", b"[1e999999]", b"1" * 400 + b".5", b"[" + b"9" * 309 + b".0]"],
+    ids=["exponent", "upper-exponent", "in-array", "long-digits", "long-digits-in-array"],
+)
+def test_large_body_with_an_overflowing_number_is_malformed(number: bytes) -> None:
+    body = b'{"pad": "' + b"x" * 4096 + b'", "n": ' + number + b"}"
+    with pytest.raises(RequestError) as caught:
+        parse_json_object(body)
+    assert caught.value.code == "malformed_body"
+
+
+@pytest.mark.parametrize(
+    "number", [b"1e300", b"1" * 308 + b".5", b"true", b"false", b"1E-400"], ids=str
+)
+def test_large_body_with_a_finite_number_parses(number: bytes) -> None:
+    body = b'{"pad": "' + b"x" * 4096 + b'", "n": ' + number + b', "e": "1e999"}'
+    assert parse_json_object(body)["e"] == "1e999"

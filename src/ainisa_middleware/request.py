@@ -361,6 +361,24 @@ def _scan_uncollected(text: str, start: int) -> tuple[Any, int]:
         gc.enable()
 
 
+_DIGITS_AS_ZERO: Final = bytes(
+    ord("0") if chr(c).isdigit() and c < 128 else ord(" ") for c in range(256)
+)
+#: 10**309 is past the largest float: a shorter number without an exponent is finite.
+_FLOAT_DIGITS: Final = b"0" * 309
+
+
+def _may_overflow(outside: bytes) -> bool:
+    """Whether a number outside the strings could overflow a float.
+
+    Only an exponent or a run of 309 digits can; outside strings the only other
+    'e's are those of ``true`` and ``false``.
+    """
+    if b"E" in outside or outside.count(b"e") != outside.count(b"true") + outside.count(b"false"):
+        return True
+    return _FLOAT_DIGITS in outside.translate(_DIGITS_AS_ZERO)
+
+
 def _parse_large(body: bytes, text: str) -> Any:
     obj, end = _scan_uncollected(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
     if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
@@ -373,8 +391,14 @@ def _parse_large(body: bytes, text: str) -> Any:
     # The body parsed, so outside its strings every ':' separates a key from its
     # value. A duplicate key collapses in the dict, which then holds fewer keys
     # than the body names: count them again in the C encoder's output.
-    again = _C_ENCODE(obj).encode("utf-8", "surrogatepass")
-    if _outside_strings(again).count(b":") != outside.count(b":"):
+    keys = outside.count(b":")
+    if outside.count(b"{") == 1 and not _may_overflow(outside):
+        # The top-level object alone, and no number that could be infinite:
+        # the object's own size tells whether a key collapsed.
+        if len(obj) != keys:
+            raise ValueError("duplicate key")
+    # The C encoder raises on an infinite float (allow_nan=False).
+    elif _outside_strings(_C_ENCODE(obj).encode("utf-8", "surrogatepass")).count(b":") != keys:
         raise ValueError("duplicate key")
     return obj
 
