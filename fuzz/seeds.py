@@ -26,6 +26,10 @@ H42 = user_hash(SECRET_NEW, "42")
 OLD42 = user_hash(SECRET_OLD, "42")
 HE = user_hash(SECRET_NEW, "é")
 JSON = "content-type: application/json"
+ACRM = "access-control-request-method: POST"
+# A message long enough to put a body past the 2 KiB the hooked JSON path takes:
+# such bodies are parsed by _parse_large.
+PAD = "x" * 2100
 FORM = "content-type: application/x-www-form-urlencoded"
 WID = "x-ainisa-widget-id: w_pro"
 
@@ -37,6 +41,15 @@ def request(line: str, *headers: str, body: bytes | str = b"") -> bytes:
 
 def user(**fields: object) -> str:
     return json.dumps({"message": "hi", "user": fields})
+
+
+def large(rest: str) -> str:
+    """A JSON object over 2 KiB whose members after the message are ``rest``."""
+    return '{"message":"' + PAD + '",' + rest + "}"
+
+
+def framed(body: str) -> str:
+    return f"content-length: {len(body.encode())}"
 
 
 SEEDS: dict[str, bytes] = {
@@ -220,6 +233,86 @@ SEEDS: dict[str, bytes] = {
     "require-identity": request(
         "POST /chat HTTP/1.1", JSON, "x-ainisa-widget-id: w_strict", body="{}"
     ),
+    # paths a router sends to /chat, and methods around the CORS preflight
+    "path-repeated-slash": request(
+        "POST //chat HTTP/1.1", JSON, WID, body=user(user_id="42", user_hash=H42)
+    ),
+    "path-dot-segments": request(
+        "POST /x/../chat/ HTTP/1.1", JSON, WID, body=user(user_id="1", user_hash=H42)
+    ),
+    "path-encoded-slash": request(f"GET /%2Fchat?widget_id=w_pro&user_hash={H42} HTTP/1.1"),
+    "path-merged-dots": request(f"GET //chat/..?widget_id=w_pro&user_hash={H42} HTTP/1.1"),
+    "options-no-preflight-header": request(
+        "OPTIONS /chat HTTP/1.1", JSON, WID, body=user(user_id="1", user_hash=H42)
+    ),
+    "options-preflight-header-and-body": request(
+        "OPTIONS /chat HTTP/1.1",
+        JSON,
+        WID,
+        ACRM,
+        framed(user(user_id="1")),
+        body=user(user_id="1"),
+    ),
+    "options-preflight-header-chunked": request(
+        "OPTIONS /chat HTTP/1.1",
+        FORM,
+        WID,
+        ACRM,
+        "transfer-encoding: chunked",
+        body="user_id=1&firstname=Eve",
+    ),
+    # JSON bodies over 2 KiB: parsed by _parse_large, checked against the hooked path
+    "large-json-verified": request(
+        "POST /chat HTTP/1.1",
+        JSON,
+        WID,
+        body=large(f'"user":{{"user_id":"42","user_hash":"{H42}","firstname":"Ada"}}'),
+    ),
+    "large-dup-keys-deep": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":{"b":{"c":1,"c":2}}')
+    ),
+    "large-dup-keys-escaped": request(
+        "POST /chat HTTP/1.1",
+        JSON,
+        WID,
+        body=large(f'"user":{{"user_id":"1","user\\u005fid":"42","user_hash":"{H42}"}}'),
+    ),
+    "large-dup-keys-quoted": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a\\"":1,"a\\\\":2,"a\\"":3')
+    ),
+    "large-dup-surrogate-keys": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"\\ud800":1,"\\ud800":2')
+    ),
+    "large-depth-32": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":' + "[" * 31 + "]" * 31)
+    ),
+    "large-depth-33": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":' + "[" * 32 + "]" * 32)
+    ),
+    "large-brackets-in-strings": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":"' + '[{:\\"' * 40 + '"')
+    ),
+    "large-huge-float": request("POST /chat HTTP/1.1", JSON, WID, body=large('"a":1e400')),
+    "large-max-float": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":1.7976931348623157e308')
+    ),
+    "large-int-4300-digits": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":' + "9" * 4300)
+    ),
+    "large-int-4301-digits": request(
+        "POST /chat HTTP/1.1", JSON, WID, body=large('"a":-' + "9" * 4301)
+    ),
+    "large-top-level-array": request(
+        "POST /chat HTTP/1.1", JSON, WID, body="[" + large('"a":{"b":1,"b":2}') + "]"
+    ),
+    # flat data around the field cap (1000)
+    "form-at-field-cap": request(
+        "POST /chat HTTP/1.1", FORM, WID, body="a=1&" * 998 + f"user_id=42&user_hash={H42}"
+    ),
+    "form-over-field-cap": request(
+        "POST /chat HTTP/1.1", FORM, WID, body="a=1;" * 1000 + "user_id=42"
+    ),
+    "query-over-field-cap": request("GET /chat?" + "x=1;" * 1000 + "widget_id=w_pro HTTP/1.1"),
 }
 
 

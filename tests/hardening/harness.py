@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,12 +19,14 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import Request as StarletteRequest
 
 from ainisa_middleware import StaticResolver
+from ainisa_middleware import request as core
 from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.config import MiddlewareConfig
 from ainisa_middleware.errors import RequestError
+from ainisa_middleware.paths import is_cors_preflight
 from ainisa_middleware.verify import Verifier
 
-from .strategies import BUSINESSES, PATH, Request
+from .strategies import BUSINESSES, PATH, Request, as_preflight
 from .views import Seen, flat_identity, json_identity
 
 #: scope key under which the echo app leaves what it saw, so concurrent requests
@@ -49,12 +52,23 @@ def starlette_is_form(headers: list[tuple[bytes, bytes]]) -> bool:
 
 
 def passthrough_variant(req: Request) -> Request:
-    """The same request where the middleware must not look: OPTIONS or another path."""
+    """The same request where the middleware must not look: a preflight or another path."""
     pick = (len(req.body) + len(req.query) + len(req.headers)) % 6
     if pick == 0:
-        return replace(req, method="OPTIONS")
+        return as_preflight(req)
     path = ["/chatter", "/", "/other/chat", "/Chat", "/chat.json"][pick - 1]
-    return replace(req, path=path)
+    return replace(req, path=path, root="")
+
+
+def is_preflight(req: Request) -> bool:
+    """Whether ``req`` is a genuine CORS preflight, its headers read as ASGI servers give them."""
+    found = {name: value.decode("latin-1") for name, value in req.headers}
+    return is_cors_preflight(
+        req.method,
+        found.get(b"access-control-request-method"),
+        found.get(b"content-length"),
+        found.get(b"transfer-encoding"),
+    )
 
 
 # -- core, sans-IO -------------------------------------------------------------
@@ -64,7 +78,7 @@ def core_outcome(req: Request, mode: str = "strip") -> Outcome:
     """What the engine decides, applied as an adapter applies it."""
     config = MiddlewareConfig.build(resolver=StaticResolver(BUSINESSES), paths=[PATH], mode=mode)
     verifier = Verifier(config)
-    if not config.intercepts(req.method, req.path):
+    if not config.intercepts(req.path, req.root, preflight=is_preflight(req)):
         seen = Seen(req.body, req.query, list(req.headers), None)
         return Outcome(200, [], b"", seen)
     types = [v.decode("latin-1") for n, v in req.headers if n == b"content-type"]
@@ -89,6 +103,87 @@ def core_outcome(req: Request, mode: str = "strip") -> Outcome:
     seen = Seen(body, query, list(req.headers), decision.user)
     seen.form_body = starlette_is_form(req.headers)
     return Outcome(200, [], b"", seen)
+
+
+# -- the two JSON parsing paths ------------------------------------------------
+
+#: What either JSON path makes of a body it refuses.
+MALFORMED = "malformed_body"
+
+
+def hooked_json(text: str) -> object:
+    """The small-body path of ``parse_json_object``: the hooked scanner, then the depth walk.
+
+    The object, or :data:`MALFORMED`; any other exception escapes, as it would
+    from the middleware.
+    """
+    try:
+        obj, end = core._scan(text, core._WHITESPACE.match(text).end())  # type: ignore[union-attr]
+    except (StopIteration, ValueError, RecursionError):
+        return MALFORMED
+    if core._WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
+        return MALFORMED
+    if type(obj) is not dict:
+        return MALFORMED
+    if core._too_deep(obj):
+        # parse_json_object walks the depth only past 32 brackets: fewer cannot nest deeper.
+        assert text.count("{") + text.count("[") > core.MAX_JSON_DEPTH
+        return MALFORMED
+    return obj
+
+
+def large_json(body: bytes, text: str) -> object:
+    """The large-body path: ``_parse_large``, then the object check ``parse_json_object`` makes."""
+    try:
+        obj = core._parse_large(body, text)
+    except (StopIteration, ValueError, RecursionError):
+        return MALFORMED
+    return obj if type(obj) is dict else MALFORMED
+
+
+def same_json(a: object, b: object) -> bool:
+    """Equal, and of the same types throughout (``1 == 1.0`` and ``0.0 == -0.0`` are not)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return repr(a) == repr(b)
+    if type(a) is dict:
+        assert isinstance(b, dict)
+        return list(a) == list(b) and all(same_json(a[k], b[k]) for k in a)
+    if type(a) is list:
+        assert isinstance(b, list)
+        return len(a) == len(b) and all(map(same_json, a, b))
+    return a == b
+
+
+def check_json_paths_agree(body: bytes) -> object:
+    """Both JSON paths give ``body`` one verdict, and ``parse_json_object`` gives it too.
+
+    The hooked path runs on bodies up to ``_HOOKS_UP_TO`` bytes, ``_parse_large``
+    on larger ones: no body may be accepted or refused for its size alone.
+    Returns the verdict: the object, or :data:`MALFORMED`.
+    """
+    try:
+        public: object = core.parse_json_object(body)
+    except RequestError as error:
+        assert error.code == MALFORMED, error.code
+        public = MALFORMED
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        assert public == MALFORMED
+        return MALFORMED
+    hooked = hooked_json(text)
+    large = large_json(body, text)
+    assert same_json(hooked, large), (
+        f"the two JSON paths disagree on {body[:300]!r}: hooked {reprlib.repr(hooked)}, "
+        f"large {reprlib.repr(large)}"
+    )
+    assert same_json(public, hooked), (
+        f"parse_json_object differs on {body[:300]!r}: {reprlib.repr(public)}, "
+        f"hooked {reprlib.repr(hooked)}"
+    )
+    return hooked
 
 
 # -- ASGI ----------------------------------------------------------------------
@@ -153,7 +248,7 @@ def http_scope(req: Request) -> dict[str, Any]:
         "scheme": "http",
         "path": req.path,
         "raw_path": req.path.encode(),
-        "root_path": "",
+        "root_path": req.root,
         "query_string": req.query,
         "headers": list(req.headers),
         "client": ("127.0.0.1", 50000),

@@ -41,7 +41,7 @@ def wsgi_environ(req: Request) -> dict[str, Any]:
     """
     env: dict[str, Any] = {
         "REQUEST_METHOD": req.method,
-        "SCRIPT_NAME": "",
+        "SCRIPT_NAME": req.root,
         "PATH_INFO": req.path.encode("utf-8").decode("latin-1"),
         "QUERY_STRING": req.query.decode("latin-1"),
         "SERVER_NAME": "127.0.0.1",

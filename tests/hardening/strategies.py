@@ -6,18 +6,24 @@ to a small request; in the long profile (:func:`fast_requests`) the choices
 come from a seeded :class:`random.Random`, a hundred times cheaper per example,
 and a failure is replayed from the seed Hypothesis prints.
 
-A generated :class:`Request` is raw material for every adapter: method, path,
-header list, query bytes and body bytes (with a chunking for ASGI), plus a
-:class:`~.views.Sent` record of what it carried (the widget it named and every
-hash candidate in it) so the checks need no second parser of their own.
+A generated :class:`Request` is raw material for every adapter: method, path
+(and the mount point it sits under), header list, query bytes and body bytes
+(with a chunking for ASGI), plus a :class:`~.views.Sent` record of what it
+carried (the widget it named and every hash candidate in it) so the checks need
+no second parser of their own.
+
+The same :class:`Chooser` writes the raw material of the core properties too:
+JSON-ish text for the two JSON parsing paths (:func:`json_text`), flat data
+thick with separators (:func:`separator_heavy`) and paths built from segments
+(:func:`route_path`).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import quote, quote_plus
 
@@ -46,6 +52,23 @@ BUSINESSES: dict[str, Business] = {
 WIDGETS = (*BUSINESSES, "w_unknown")
 SECRETS = (SECRET_NEW, SECRET_OLD, SECRET_OTHER)
 PATH = "/chat"
+#: Paths a host routes to ``PATH`` or below, read as routers read them (contract
+#: 3.7): each must be intercepted like ``PATH`` itself.
+PATH_VARIANTS = [
+    "//chat",
+    "/chat//x",
+    "///chat/x",
+    "/x/../chat",
+    "/./chat",
+    "/a/b/../../chat/x",
+    "/..//chat",
+    "/%2Fchat",
+    "/%2fchat/x",
+    "/%252Fchat",
+    "\\chat",
+]
+#: Mount points (ASGI ``root_path``, WSGI ``SCRIPT_NAME``) an app may sit under.
+MOUNT = "/api"
 IDENTITY = ("user_id", "user_hash", "firstname", "lastname", "email")
 
 
@@ -58,6 +81,8 @@ class Request:
     body: bytes
     chunks: list[bytes]
     sent: Sent = field(default_factory=Sent)
+    #: the mount point: ASGI ``root_path``, WSGI ``SCRIPT_NAME``
+    root: str = ""
 
     def header(self, name: bytes) -> list[bytes]:
         return [v for n, v in self.headers if n.lower() == name]
@@ -544,16 +569,62 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
     headers.append((b"user-agent", b"hypothesis"))
     headers = c.permutation(headers)
 
+    root = ""
     if intercepted:
-        method = c.choice(["POST"] * 6 + ["GET", "HEAD", "PUT", "DELETE"])
-        path = c.choice([PATH, PATH + "/", PATH + "/sub/x"])
-    elif c.chance(2):
-        method, path = "OPTIONS", c.choice([PATH, PATH + "/x"])
+        method = c.choice(["POST"] * 6 + ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+        if method == "OPTIONS" and c.chance(2):
+            # Access-Control-Request-Method, but a body: not a preflight, inspected.
+            headers = _not_a_preflight(c, headers, body)
+        path = c.choice(PATH_VARIANTS if c.chance(4) else [PATH, PATH + "/", PATH + "/sub/x"])
+        if c.chance(6):
+            # Mounted: the path with the mount point (Starlette's Mount, uvicorn
+            # --root-path) or without it (WSGI's SCRIPT_NAME, older servers).
+            root = c.choice([MOUNT, MOUNT + "/"])
+            # Not "/api/./chat" under "/api/": Django's ASGIRequest strips the root
+            # to "./chat", which PathMatcher misreads (an xfail in tests/test_paths.py).
+            if c.chance(2) and not (root.endswith("/") and path.startswith("/./")):
+                path = MOUNT + path
     else:
         method = c.choice(["POST", "GET"])
         path = c.choice(["/chatter", "/", "/other/chat", "/Chat", "/c"])
     cuts = [c.integer(0, 1 << 16) for _ in range(c.integer(0, 3))]
-    return Request(method, path, headers, query, body, _chunks(body, cuts), sent)
+    req = Request(method, path, headers, query, body, _chunks(body, cuts), sent, root)
+    if not intercepted and c.chance(2):
+        return as_preflight(replace(req, path=c.choice([PATH, PATH + "/x", "//chat"])))
+    return req
+
+
+PREFLIGHT_HEADER = (b"access-control-request-method", b"POST")
+
+
+def _not_a_preflight(
+    c: Chooser, headers: list[tuple[bytes, bytes]], body: bytes
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``Access-Control-Request-Method`` and a body the server can see.
+
+    An HTTP/1.1 body comes with ``Content-Length`` or ``Transfer-Encoding``: a
+    request that carries neither has no body as far as any host can tell.
+    """
+    if not body:
+        return headers
+    out = [*headers, PREFLIGHT_HEADER]
+    if not any(n == b"content-length" for n, _ in headers):
+        out.append((b"transfer-encoding", b"chunked"))
+    return c.permutation(out)
+
+
+def as_preflight(req: Request) -> Request:
+    """``req`` made a genuine CORS preflight: ``OPTIONS``, the header, no body.
+
+    The query string and the other headers stay: a preflight passes untouched
+    whatever it carries.
+    """
+    framing = (b"content-length", b"transfer-encoding", PREFLIGHT_HEADER[0])
+    headers = [(n, v) for n, v in req.headers if n.lower() not in framing]
+    headers.append(PREFLIGHT_HEADER)
+    if len(req.body) % 2:  # some clients send "Content-Length: 0", most nothing
+        headers.append((b"content-length", b"0"))
+    return replace(req, method="OPTIONS", headers=headers, body=b"", chunks=[b""])
 
 
 def _charset_attack(c: Chooser, intercepted: bool) -> Request:
@@ -582,6 +653,270 @@ def _charset_attack(c: Chooser, intercepted: bool) -> Request:
     return Request(method, path, headers, query, b"", [b""], sent)
 
 
+# -- JSON text for the two JSON parsing paths ---------------------------------
+
+#: String contents, written as JSON: what a scanner that skips strings without
+#: decoding them must get right (quotes, backslashes, brackets, colons) and what
+#: decodes to something awkward (lone surrogates, NUL, astral characters).
+STRING_PIECES = [
+    "a",
+    "user_id",
+    r"\"",
+    r"\\",
+    r"\\\"",
+    r"\\\\",
+    "[",
+    "]",
+    "{",
+    "}",
+    ":",
+    ",",
+    '\\":\\"',
+    r"\/",
+    r"\u0061",
+    r"\u005c",
+    r"\u0022",
+    r"\ud800",
+    r"\udfff",
+    r"\ud83d\ude00",
+    r"\u0000",
+    r"\n\t",
+    "é",
+    "𝒳",
+    "\u2028",
+]
+#: String contents strict JSON refuses: a raw control character, bad escapes.
+BAD_STRING_PIECES = ["\x01", "\n", r"\x41", r"\u12", "\\", r"\'"]
+#: Keys, and other spellings of the same key for a duplicate that differs in text only.
+JSON_KEYS = ['"a"', '"b"', '"user"', '"user_id"', '"user_hash"', '"widget_id"', '""', '"é"', '"/"']
+RESPELLINGS = {
+    '"a"': [r'"\u0061"'],
+    '"user_id"': [r'"user\u005fid"', r'"\u0075ser_id"'],
+    '"é"': [r'"\u00e9"', r'"\u00E9"'],
+    '"/"': [r'"\/"'],
+    '""': ['""'],
+}
+NUMBERS = [
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "1.5",
+    "-0.0",
+    "1e3",
+    "1E+2",
+    "2e-5",
+    "1e-400",
+    "0e999999",
+    "1e308",
+    "1.7976931348623157e308",
+    "1.7976931348623159e308",
+    "1e309",
+    "-1e400",
+    "1e999999",
+    "9007199254740993",
+    "123.456e-7",
+]
+#: Numbers and literals strict JSON refuses.
+BAD_NUMBERS = ["01", "1.", ".5", "+1", "1e", "--1", "0x10", "NaN", "Infinity", "-Infinity", "nul"]
+#: What a generated text is built to test; "clean" texts must parse, the others
+#: mostly must not, and "mixed" lets every kind of trouble in at once.
+JSON_TROUBLES = ["clean"] * 4 + ["duplicate", "deep", "number", "syntax", "top", "mixed"]
+JSON_WHITESPACE = ["", "", " ", "\n", "\t", "\r\n  "]
+#: What a mutation inserts: structure, escapes, and whitespace JSON does not allow.
+MUTATIONS = list('{}[]:,"\\ 0e-.') + ["\u00a0", "\x0b", "\ufeff"]
+
+
+class _JsonWriter:
+    """Writes one JSON-ish text; ``trouble`` says which refusals it invites."""
+
+    def __init__(self, c: Chooser, trouble: str) -> None:
+        self.c = c
+        mixed = trouble == "mixed"
+        self.duplicates = trouble == "duplicate" or mixed
+        self.bad_numbers = trouble == "number" or mixed
+        self.bad_syntax = trouble == "syntax" or mixed
+        self.deep = c.choice([33, 34, 40] if trouble == "deep" else [0, 0, 1, 2, 16, 31, 32])
+        # whitespace between tokens in a third of the texts (a choice per token costs)
+        self.spaced = c.chance(3)
+
+    def ws(self) -> str:
+        return self.c.choice(JSON_WHITESPACE) if self.spaced else ""
+
+    def string(self, *, key: bool = False) -> str:
+        c = self.c
+        pieces = []
+        for _ in range(c.integer(1 if key else 0, 3)):
+            if c.chance(2):
+                pieces.append(c.choice(STRING_PIECES))
+            else:
+                pieces.append(json.dumps(c.text(), ensure_ascii=c.chance(2))[1:-1])
+        if self.bad_syntax and c.chance(10):
+            pieces.append(c.choice(BAD_STRING_PIECES))
+        return '"' + "".join(pieces) + '"'
+
+    def number(self, *, bad: bool = False) -> str:
+        c = self.c
+        roll = c.integer(5, 9) if bad else c.integer(0, 9 if self.bad_numbers else 4)
+        if roll < 2:
+            return str(c.integer(-(2**70), 2**70))
+        if roll < 4:
+            return c.choice(NUMBERS[:13])  # finite and faithful
+        if roll == 4:
+            sign = c.choice(["", "+", "-"])
+            return f"{c.integer(-9, 9)}.{c.integer(0, 999)}e{sign}{c.integer(0, 300)}"
+        if roll == 5:
+            return c.choice(NUMBERS)
+        if roll == 6:  # around Python's 4300-digit limit, and past it
+            return c.choice(["", "-"]) + "9" * c.choice([17, 309, 4299, 4300, 4301])
+        if roll == 7:  # around the largest finite float
+            return f"{c.integer(1, 9)}.{c.integer(0, 99)}e{c.integer(300, 310)}"
+        if roll == 8:  # a long mantissa that overflows, or not
+            return "1" * c.integer(300, 312) + ".5"
+        return c.choice(BAD_NUMBERS)
+
+    def leaf(self) -> str:
+        roll = self.c.integer(0, 5)
+        if roll < 2:
+            return self.string()
+        if roll < 4:
+            return self.number()
+        return self.c.choice(["true", "false", "null"])
+
+    def key(self, keys: list[str]) -> str:
+        c = self.c
+        if keys and self.duplicates and c.chance(2):  # spelled differently, at times
+            key = c.choice(keys)
+            return c.choice([key, *RESPELLINGS.get(key, [])])
+        return c.choice(JSON_KEYS) if c.chance(3) else self.string(key=True)
+
+    def member(self, depth: int) -> str:
+        if depth < 4 and self.c.chance(4):
+            return self.container(depth + 1)
+        return self.leaf()
+
+    def container(self, depth: int, *, kind: str = "", extra: str = "") -> str:
+        """An array or object at ``depth``, with a descendant at ``self.deep`` if deeper."""
+        c = self.c
+        spine = self.deep > depth
+        values = [self.member(depth) for _ in range(c.integer(0, 1 if spine else 3))]
+        if spine:
+            values.insert(c.integer(0, len(values)), self.container(depth + 1))
+        if extra:
+            values.insert(c.integer(0, len(values)), extra)
+        sep = self.ws() + "," + self.ws()
+        if (kind or c.choice("{{[")) == "[":
+            return "[" + self.ws() + sep.join(values) + self.ws() + "]"
+        keys: list[str] = []
+        for _ in values:
+            key = self.key(keys)
+            if not self.duplicates:
+                while key in keys:  # rare: from the short key list
+                    key = self.string(key=True)[:-1] + 'x"'
+            keys.append(key)
+        colon = self.ws() + ":" + self.ws()
+        members = [key + colon + value for key, value in zip(keys, values, strict=True)]
+        return "{" + self.ws() + sep.join(members) + self.ws() + "}"
+
+    def mutate(self, text: str) -> str:
+        c = self.c
+        at = c.integer(0, len(text))
+        roll = c.integer(0, 3)
+        if roll == 0:
+            return text[:at] + text[at + 1 :]
+        if roll == 1:
+            return text[:at] + c.choice(MUTATIONS) + text[at:]
+        if roll == 2:
+            return text[:at]
+        return text[:at] + text[at : at + c.integer(1, 8)] + text[at:]
+
+
+def json_text(c: Chooser) -> str:
+    """JSON-ish text: about half of it valid, the rest refused for one reason or several.
+
+    Duplicate keys (also spelled differently), nesting around the limit of 32,
+    numbers around the int and float limits, broken syntax, a top level that
+    is not an object. Every text is valid UTF-8 once encoded: lone surrogates
+    appear only as ``\\ud800`` escapes, as a body that decodes at all carries them.
+    """
+    trouble = c.choice(JSON_TROUBLES)
+    writer = _JsonWriter(c, trouble)
+    if trouble == "top":
+        text = writer.member(1) if c.chance(2) else writer.container(1, kind="[")
+    else:
+        # "number": one number at a limit, whatever else the text holds
+        extra = writer.number(bad=True) if trouble == "number" else ""
+        text = writer.container(1, kind="{", extra=extra)
+    text = writer.ws() + text + writer.ws()
+    if trouble in ("syntax", "mixed") and c.chance(2):
+        text = writer.mutate(text)
+    return text
+
+
+# -- flat data thick with separators -------------------------------------------
+
+FLAT_UNITS = [
+    b"a=1",
+    b"user_id=1",
+    b"widget_id=w_pro",
+    b"message=hi+there",
+    b"=",
+    b"",
+    b"x",
+    b"%26",
+    b"user_hash=" + b"0" * 64,
+]
+FLAT_SEPARATORS = [b"&", b";", b"&&", b";&", b"&;;"]
+
+
+def separator_heavy(c: Chooser) -> bytes:
+    """A query string or form body: a few fields repeated up to hundreds of times."""
+    unit = b"".join(
+        c.choice(FLAT_UNITS) + c.choice(FLAT_SEPARATORS) for _ in range(c.integer(1, 3))
+    )
+    data = unit * c.choice([1, 2, 3, 10, 40, 333])
+    return data + c.choice(FLAT_UNITS) if c.chance(2) else data
+
+
+# -- paths built from segments -------------------------------------------------
+
+#: Segments a path under a mount may be built from: dots, empty segments,
+#: encoded slashes (once and twice), and names close to the protected prefix.
+ROUTE_SEGMENTS = [
+    "",
+    ".",
+    "..",
+    "..",
+    "chat",
+    "chat",
+    "chatter",
+    "x",
+    "api",
+    "%2F",
+    "%2f",
+    "%252F",
+    "chat%2F..",
+    "%2Fchat",
+    "chat%2Fx",
+]
+ROUTE_ROOTS = ["", "", "/", MOUNT, MOUNT + "/", "/" + MOUNT, "/chat"]
+#: Segments that read the same to every router and never as ``chat``.
+PLAIN_SEGMENTS = ["", ".", "..", "x", "chatter", "api", "Chat", "chat.json", "c", "hat"]
+PLAIN_ROOTS = ["", "/", MOUNT, MOUNT + "/"]
+
+
+def route_path(c: Chooser, segments: Sequence[str], roots: Sequence[str]) -> tuple[str, str]:
+    """A path and the mount point (``""`` for none) it is served under.
+
+    The path holds the mount point or not, as hosts disagree on which is right.
+    """
+    path = "/" + "/".join(c.choice(segments) for _ in range(c.integer(0, 6)))
+    root = c.choice(roots)
+    if root and c.chance(2):
+        path = root.rstrip("/") + path
+    return path, root
+
+
 @st.composite
 def _drawn(draw: st.DrawFn, intercepted: bool) -> Request:
     return build_request(DrawChooser(draw), intercepted)
@@ -606,3 +941,19 @@ def fast_requests(*, intercepted: bool = True) -> st.SearchStrategy[Request]:
 
 def any_requests(*, intercepted: bool = True, fast: bool = False) -> st.SearchStrategy[Any]:
     return fast_requests(intercepted=intercepted) if fast else requests(intercepted=intercepted)
+
+
+def chosen(
+    make: Callable[[Chooser], T], *, fast: bool = False, batch: int = 1
+) -> st.SearchStrategy[list[T]]:
+    """``make`` run on drawn choices (one result, shrinkable), or, ``fast``, ``batch``
+    times on a Random seeded by one draw: Hypothesis' own cost per example is
+    then shared by ``batch`` cheap checks. Replay a fast failure from the seed."""
+    if fast:
+
+        def run(seed: int) -> list[T]:
+            rng = RandomChooser(random.Random(seed))
+            return [make(rng) for _ in range(batch)]
+
+        return st.integers(0, 2**64 - 1).map(run)
+    return st.composite(lambda draw: [make(DrawChooser(draw))])()
