@@ -178,23 +178,11 @@ def test_prefixes_spelled_twice_are_kept_once_in_order() -> None:
     assert matcher.matches("/a/x") and matcher.matches("/b") and not matcher.matches("/c")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: werkzeug and Litestar merge repeated slashes but keep dot segments, so "
-    "they route these to a /chat/<path:rest> route; PathMatcher reads a path only raw "
-    "or fully normalised (slashes merged and dots removed), and neither is under /chat",
-)
 @pytest.mark.parametrize("path", ["//chat/..", "//chat/%2e.", "//chat/..%252F"])
 def test_paths_merged_but_not_dot_resolved_are_inspected(path: str) -> None:
     assert CHAT.matches(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalise_path looks for dot segments only after a '/', so a path "
-    "without a leading slash keeps them ('./chat' reads '/./chat'); Django's "
-    "ASGIRequest makes such a path_info from root_path '/api/' and path '/api/./chat'",
-)
 @pytest.mark.parametrize(("path", "root"), [("./chat", ""), ("../chat", ""), ("./chat", "/api/")])
 def test_relative_paths_with_dot_segments_are_inspected(path: str, root: str) -> None:
     assert normalise_path(path) == "/chat"

@@ -271,12 +271,12 @@ class AinisaMiddleware:
             started = True
             await send(message)
 
-        method = scope["method"]
+        preflight = False
+        if scope["method"] == "OPTIONS":
+            preflight, receive = await _preflight(scope, receive)
         try:
             if self.config.intercepts(
-                scope["path"],
-                scope.get("root_path", ""),
-                preflight=method == "OPTIONS" and _is_preflight(scope["headers"]),
+                scope["path"], scope.get("root_path", ""), preflight=preflight
             ):
                 await self._handle(scope, receive, tracking_send)
             else:
@@ -388,17 +388,44 @@ class AinisaMiddleware:
         return result
 
 
-def _is_preflight(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+async def _preflight(scope: Scope, receive: Receive) -> tuple[bool, Receive]:
+    """Whether an ``OPTIONS`` request is a genuine preflight, and the receive to go on with.
+
+    Over HTTP/2 and HTTP/3 a body needs no header, so a request whose headers
+    say preflight is one only if its first message holds no body; that message
+    is then handed on first.
+    """
     found: dict[bytes, str] = {}
-    for name, value in headers:
+    for name, value in scope["headers"]:
         if name in _PREFLIGHT_HEADERS:
             found[name] = value.decode("latin-1")
-    return is_cors_preflight(
+    verdict = partial(
+        is_cors_preflight,
         "OPTIONS",
         found.get(b"access-control-request-method"),
         found.get(b"content-length"),
         found.get(b"transfer-encoding"),
     )
+    if not verdict() or scope.get("http_version", "1.1") in ("1.0", "1.1"):
+        return verdict(), receive
+    first = await receive()
+    unannounced = first.get("type") == "http.request" and bool(
+        first.get("body") or first.get("more_body")
+    )
+    return verdict(unannounced_body=unannounced), _prepend(first, receive)
+
+
+def _prepend(message: Message, receive: Receive) -> Receive:
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return message
+        return await receive()
+
+    return replay
 
 
 _PREFLIGHT_HEADERS = frozenset(

@@ -15,14 +15,22 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["PathMatcher", "is_cors_preflight", "normalise_path", "normalise_prefix"]
+__all__ = [
+    "PathMatcher",
+    "is_cors_preflight",
+    "normalise_path",
+    "normalise_prefix",
+    "readings",
+]
 
 # Encoded '/' and '.': some servers leave them encoded in the path they hand on,
 # and a router or proxy behind them may decode them (a double-encoded one too:
 # ``%252F`` decodes to ``%2F`` once, to '/' twice).
 _ENCODED = re.compile(r"%(?:25)*2[fFeE]")
-# Anything that makes a path read differently once normalised.
-_NEEDS_WORK = re.compile(r"//|/\.|%|\\")
+# Anything that makes a path read differently once normalised (a relative path
+# such as Django's path_info under a root_path ending in '/' included).
+_NEEDS_WORK = re.compile(r"//|(?:^|/)\.|%|\\")
+_SLASHES = re.compile(r"/{2,}")
 
 
 def normalise_prefix(prefix: str) -> str:
@@ -73,28 +81,42 @@ class PathMatcher:
     def matches(self, path: str, root: str = "") -> bool:
         """Whether some router could route ``path`` (under ``root``) to a prefix.
 
-        ``root`` is the mount point: ASGI ``root_path``, WSGI ``SCRIPT_NAME``.
-        Hosts disagree on whether ``path`` already includes it (Starlette's
-        ``Mount`` and uvicorn's ``--root-path`` do, the WSGI convention and
-        older ASGI servers do not), so the path is tried with it, without it,
-        and as it is.
+        Every reading of :func:`readings` is tried. ``root`` is the mount point:
+        ASGI ``root_path``, WSGI ``SCRIPT_NAME``. Hosts disagree on whether
+        ``path`` already includes it (Starlette's ``Mount`` and uvicorn's
+        ``--root-path`` do, the WSGI convention and older ASGI servers do not),
+        so each reading is also tried without it, and the path joined to it.
         """
         if self._everything:
             return True
         if self._covers(path):  # the common case: a plain path that matches
             return True
-        normal = normalise_path(path)
-        if normal is not path and self._covers(normal):
+        seen = readings(path)
+        if any(self._covers(reading) for reading in seen):
             return True
         if root and root != "/":
             base = normalise_path(root).rstrip("/")
             if base:
-                mounted = normal == base or normal.startswith(base + "/")
-                if mounted and self._covers(normal[len(base) :] or "/"):
-                    return True
-                if self._covers(normalise_path(base + "/" + path)):
+                for reading in seen:
+                    if reading.startswith(base + "/") and self._covers(reading[len(base) :]):
+                        return True
+                if any(self._covers(reading) for reading in readings(base + "/" + path)):
                     return True
         return False
+
+
+def readings(path: str) -> set[str]:
+    """The ways routers read ``path``: each one a router in use somewhere does.
+
+    As sent; with repeated slashes merged and nothing else (werkzeug and
+    Litestar route ``//chat/..`` to ``/chat/<rest>``); with encoded slashes and
+    dots decoded too; and fully normalised (:func:`normalise_path`).
+    """
+    raw = path if path.startswith("/") else "/" + path
+    if _NEEDS_WORK.search(path) is None:
+        return {raw}
+    decoded = _ENCODED.sub(_decode, raw).replace("\\", "/")
+    return {raw, _SLASHES.sub("/", raw), _SLASHES.sub("/", decoded), normalise_path(path)}
 
 
 #: What makes an OPTIONS request a CORS preflight (Fetch standard, section 4.8).
@@ -106,15 +128,23 @@ def is_cors_preflight(
     request_method_header: str | None,
     content_length: str | None,
     transfer_encoding: str | None,
+    *,
+    unannounced_body: bool | None = False,
 ) -> bool:
     """Whether a request is a genuine CORS preflight, the one thing never inspected.
 
     A preflight is ``OPTIONS`` with ``Access-Control-Request-Method`` and no
     body. An ``OPTIONS`` request with a body may reach a view that accepts any
     method, so it is inspected like any other request.
+
+    Over HTTP/1 a body is announced by ``Content-Length`` or
+    ``Transfer-Encoding``. HTTP/2 and HTTP/3 frame a body without either (RFC
+    9113, section 8.1), and so does a WSGI server that ends the input itself
+    (``wsgi.input_terminated``): there ``unannounced_body`` says whether the
+    adapter found body bytes (``None``: it could not tell, so not a preflight).
     """
-    if method != "OPTIONS" or not request_method_header:
+    if method != "OPTIONS" or not request_method_header or transfer_encoding:
         return False
-    if transfer_encoding:
+    if content_length is not None and content_length.strip() not in ("", "0"):
         return False
-    return not content_length or content_length.strip() == "0"
+    return unannounced_body is False

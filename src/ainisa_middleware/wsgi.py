@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 try:
@@ -142,7 +143,7 @@ class AinisaWSGIMiddleware:
         if not self.config.intercepts(
             _path(environ, "PATH_INFO"),
             _path(environ, "SCRIPT_NAME"),
-            preflight=method == "OPTIONS" and _is_preflight(environ),
+            preflight=method == "OPTIONS" and _is_preflight(environ, self.config.max_body_size),
         ):
             return self.app(environ, start_response)
         outcome = self._handle(environ)
@@ -247,13 +248,37 @@ def _path(environ: WSGIEnvironment, key: str) -> str:
     return _environ_bytes(value).decode("utf-8", "replace") if value else value
 
 
-def _is_preflight(environ: WSGIEnvironment) -> bool:
-    return is_cors_preflight(
+def _is_preflight(environ: WSGIEnvironment, limit: int) -> bool:
+    """Whether an ``OPTIONS`` request is a genuine preflight (see :func:`is_cors_preflight`).
+
+    A server that ends the input itself (``wsgi.input_terminated``, as HTTP/2
+    servers do) may carry a body no header announces: it is read (at most
+    ``limit + 1`` bytes, so an oversized one still answers 413) and put back as
+    a sized input for the inspection.
+    """
+    verdict = partial(
+        is_cors_preflight,
         "OPTIONS",
         environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
         environ.get("CONTENT_LENGTH"),
         environ.get("HTTP_TRANSFER_ENCODING"),
     )
+    if not verdict() or "CONTENT_LENGTH" in environ or "wsgi.input_terminated" not in environ:
+        return verdict()
+    stream = environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size:
+        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+        environ["CONTENT_LENGTH"] = str(size)
+        del environ["wsgi.input_terminated"]
+    return verdict(unannounced_body=size > 0)
 
 
 def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:

@@ -290,11 +290,6 @@ def test_core_properties_paths_fail_closed() -> None:
     run_counted("paths", make, floors=floors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: werkzeug and Litestar route //chat/.. to /chat/<path:rest> (slashes "
-    "merged, dots kept), but PathMatcher only reads the path raw or fully normalised",
-)
 def test_core_properties_paths_fail_closed_for_merging_routers() -> None:
     """A path werkzeug or Litestar sends to ``/chat`` or below is intercepted.
 

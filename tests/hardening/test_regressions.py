@@ -230,12 +230,6 @@ def test_form_body_that_is_a_json_scalar_is_still_a_form(runner: AsgiRunner) -> 
 # -- a preflight's body that no header announces ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the preflight check reads only Content-Length and Transfer-Encoding; "
-    "HTTP/2 and HTTP/3 frame a body without either, so OPTIONS with "
-    "Access-Control-Request-Method and a body passes uninspected",
-)
 def test_options_with_a_body_over_http2_is_inspected(runner: AsgiRunner) -> None:
     # RFC 9113, section 8.1: a request body is DATA frames, Content-Length optional.
     body = json.dumps({"user": {"user_id": "victim", "user_hash": "0" * 64}}).encode()

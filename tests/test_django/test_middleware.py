@@ -513,3 +513,25 @@ def test_mounted_project_and_raw_request_lines_are_covered(path: str, script_nam
     bare = path[len(script_name) :] if script_name else path
     assert seen["raw_uri"] == seen["request_uri"] == f"{path}?widget_id=wid_pro"
     assert seen["status"] == "invalid_hash", bare
+
+
+@ainisa()
+@pytest.mark.parametrize(
+    "body", [b"", b'{"user": {"user_id": "7", "user_hash": "' + b"0" * 64 + b'"}}']
+)
+def test_an_asgi_preflight_is_one_only_without_a_body(body: bytes) -> None:
+    # HTTP/2 frames a body with no Content-Length; Django's ASGI handler reads it all.
+    scope = {
+        "type": "http",
+        "method": "OPTIONS",
+        "path": "/chat",
+        "query_string": b"widget_id=wid_pro",
+        "headers": [
+            (b"access-control-request-method", b"POST"),
+            (b"content-type", b"application/json"),
+        ],
+        "http_version": "2",
+    }
+    request = ASGIRequest(scope, BytesIO(body))
+    seen = json.loads(AinisaMiddleware(_view_meta)(request).content)
+    assert seen["status"] == (None if not body else "invalid_hash")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+from functools import partial
 from io import BytesIO
 from typing import Any, Final
 
@@ -143,13 +144,7 @@ class AinisaMiddleware:
         if not self.config.intercepts(
             request.path_info,
             meta.get("SCRIPT_NAME") or "",
-            preflight=method == "OPTIONS"
-            and is_cors_preflight(
-                method,
-                meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
-                meta.get("CONTENT_LENGTH"),
-                meta.get("HTTP_TRANSFER_ENCODING"),
-            ),
+            preflight=method == "OPTIONS" and _is_preflight(request),
         ):
             return None
         try:
@@ -229,6 +224,25 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
     for key in RAW_TARGET_KEYS:
         if key in meta:
             meta[key] = rewrite_target(meta[key], meta.get("QUERY_STRING", ""))
+
+
+def _is_preflight(request: HttpRequest) -> bool:
+    """Whether an ``OPTIONS`` request is a genuine preflight (see :func:`is_cors_preflight`).
+
+    Under ASGI, Django reads the whole body before the request exists, whether
+    or not a header announced it (HTTP/2 needs none): a preflight's must be empty.
+    """
+    meta = request.META
+    verdict = partial(
+        is_cors_preflight,
+        "OPTIONS",
+        meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"),
+        meta.get("CONTENT_LENGTH"),
+        meta.get("HTTP_TRANSFER_ENCODING"),
+    )
+    if not verdict() or isinstance(request, WSGIRequest):
+        return verdict()  # WSGI: Django reads no body that CONTENT_LENGTH does not announce
+    return verdict(unannounced_body=bool(request.body))
 
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
