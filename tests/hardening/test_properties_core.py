@@ -12,7 +12,6 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
-import pytest
 from hypothesis import example, given
 
 from ainisa_middleware.errors import RequestError
