@@ -744,17 +744,12 @@ def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
     from ainisa_middleware import verify
 
     threads: list[int] = []
-    real_inspect, real_decide = verify.Verifier.inspect, verify.Verifier.decide
-
-    def inspect(self: Any, **kwargs: Any) -> Any:
-        threads.append(threading.get_ident())
-        return real_inspect(self, **kwargs)
+    real_decide = verify.Verifier.decide
 
     def decide(self: Any, *args: Any) -> Any:
         threads.append(threading.get_ident())
         return real_decide(self, *args)
 
-    monkeypatch.setattr(verify.Verifier, "inspect", inspect)
     monkeypatch.setattr(verify.Verifier, "decide", decide)
     small = json.dumps({"widget_id": "w_pro", "pad": "x" * 100}).encode()
     large = json.dumps({"widget_id": "w_pro", "pad": "x" * 20_000}).encode()
@@ -770,6 +765,13 @@ def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
         await send({"type": "http.response.body", "body": b""})
 
     middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS)
+    real_inspect = middleware.verifier.inspect
+
+    def inspect(**kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real_inspect(**kwargs)
+
+    middleware.verifier.inspect = inspect  # type: ignore[assignment]
     with TestClient(middleware) as client:
         for body in (small, large):
             client.post("/chat", content=body, headers={"content-type": "application/json"})

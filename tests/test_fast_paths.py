@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from ainisa_middleware._types import Message, Receive, Scope, Send
+from ainisa_middleware._wsgi_frameworks import clean_environ as _clean_environ
 from ainisa_middleware.asgi import AinisaMiddleware
 from ainisa_middleware.errors import RequestError
 from ainisa_middleware.request import (
@@ -31,7 +32,6 @@ from ainisa_middleware.wsgi import (
     CACHED_ENVIRON_KEYS,
     CACHED_ENVIRON_PREFIXES,
     AinisaWSGIMiddleware,
-    _clean_environ,
 )
 
 from .cases import RESOLVER

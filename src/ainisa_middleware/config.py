@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, TypeGuard, get_args
 
 from .errors import ConfigurationError
 from .paths import PathMatcher
@@ -18,6 +19,8 @@ __all__ = [
     "DEFAULT_RESOLVER_TIMEOUT",
     "MODES",
     "MiddlewareConfig",
+    "Mode",
+    "collect_problems",
 ]
 
 #: 1 MiB: a chat message with its user object is a few hundred bytes.
@@ -27,7 +30,9 @@ DEFAULT_MAX_BODY_SIZE = 1_048_576
 DEFAULT_MAX_FORM_FIELDS = 1000
 #: Seconds to wait for a resolver before answering 503.
 DEFAULT_RESOLVER_TIMEOUT = 5.0
-MODES = ("strip", "enforce")
+#: ``strip``: unverified visitors continue anonymous; ``enforce``: they get 401.
+Mode = Literal["strip", "enforce"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,7 @@ class MiddlewareConfig:
 
     resolver: AnyResolver
     paths: tuple[str, ...]
-    mode: str = "strip"
+    mode: Mode = "strip"
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT
     max_form_fields: int = DEFAULT_MAX_FORM_FIELDS
@@ -70,18 +75,25 @@ class MiddlewareConfig:
             max_form_fields=max_form_fields,
             names=names,
         )
-        if problems:
+        if (
+            problems
+            or not _is_resolver(resolver)
+            or not _is_paths(paths)
+            or not _is_mode(mode)
+            or not _is_count(max_body_size)
+            or not _is_count(max_form_fields)
+            or not _is_timeout(resolver_timeout)
+        ):
             raise ConfigurationError(
                 "ainisa-middleware is not configured correctly:\n- " + "\n- ".join(problems)
             )
-        prefixes = PathMatcher(paths).prefixes  # type: ignore[arg-type]
         return cls(
-            resolver=resolver,  # type: ignore[arg-type]
-            paths=prefixes,
-            mode=mode,  # type: ignore[arg-type]
-            max_body_size=max_body_size,  # type: ignore[arg-type]
-            resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),  # type: ignore[arg-type]
-            max_form_fields=max_form_fields,  # type: ignore[arg-type]
+            resolver=resolver,
+            paths=PathMatcher(paths).prefixes,
+            mode=mode,
+            max_body_size=max_body_size,
+            resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),
+            max_form_fields=max_form_fields,
         )
 
     def intercepts(self, path: str, root: str = "", *, preflight: bool = False) -> bool:
@@ -92,6 +104,38 @@ class MiddlewareConfig:
         said: only a genuine CORS preflight passes untouched.
         """
         return not preflight and self.matcher.matches(path, root)
+
+
+# Each check is the validator's own rule, as a type guard: a value that passes
+# is the type the configuration holds, with no cast.
+def _is_resolver(value: object) -> TypeGuard[AnyResolver]:
+    return value is not None and not check_resolver(value)
+
+
+def _is_paths(value: object) -> TypeGuard[Sequence[str]]:
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str | bytes)
+        and bool(value)
+        and all(isinstance(prefix, str) and prefix.startswith("/") for prefix in value)
+    )
+
+
+def _is_mode(value: object) -> TypeGuard[Mode]:
+    return value in MODES
+
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= 1
+
+
+def _is_timeout(value: object) -> TypeGuard[float | int | None]:
+    return value is None or (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and value > 0
+        and value != float("inf")
+    )
 
 
 def collect_problems(
@@ -135,28 +179,19 @@ def collect_problems(
                     f"{name('paths')} entries must be strings starting with '/', such as "
                     f"'/chat'; got {prefix!r}."
                 )
-    if mode not in MODES:
+    if not _is_mode(mode):
         problems.append(f"{name('mode')} must be 'strip' or 'enforce', not {mode!r}.")
-    if isinstance(max_body_size, bool) or not isinstance(max_body_size, int) or max_body_size < 1:
+    if not _is_count(max_body_size):
         problems.append(
             f"{name('max_body_size')} must be a positive number of bytes (default "
             f"{DEFAULT_MAX_BODY_SIZE}), not {max_body_size!r}."
         )
-    if (
-        isinstance(max_form_fields, bool)
-        or not isinstance(max_form_fields, int)
-        or max_form_fields < 1
-    ):
+    if not _is_count(max_form_fields):
         problems.append(
             f"{name('max_form_fields')} must be a positive number of fields (default "
             f"{DEFAULT_MAX_FORM_FIELDS}), not {max_form_fields!r}."
         )
-    if resolver_timeout is not None and (
-        isinstance(resolver_timeout, bool)
-        or not isinstance(resolver_timeout, int | float)
-        or not resolver_timeout > 0
-        or resolver_timeout == float("inf")
-    ):
+    if not _is_timeout(resolver_timeout):
         problems.append(
             f"{name('resolver_timeout')} must be a positive number of seconds, or None "
             f"for no limit; not {resolver_timeout!r}."

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 
 __all__ = [
     "ERRORS",
+    "RENDERED",
+    "AinisaIdentityError",
     "ConfigurationError",
+    "ErrorResponse",
     "ErrorSpec",
     "RequestError",
     "error_body",
@@ -83,6 +87,36 @@ def error_body(code: str) -> bytes:
     return _BODIES[code]
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorResponse:
+    """An error as every host sends it: adapters only copy these fields out."""
+
+    status: int
+    #: the WSGI status line, ``"404 Not Found"``
+    status_line: str
+    body: bytes
+    #: header names in lower case, values as str (WSGI) ...
+    headers: tuple[tuple[str, str], ...]
+    #: ... and as bytes (ASGI)
+    raw_headers: tuple[tuple[bytes, bytes], ...]
+
+
+def _render(row: ErrorSpec) -> ErrorResponse:
+    body = _BODIES[row.code]
+    headers = (("content-type", "application/json"), ("content-length", str(len(body))))
+    return ErrorResponse(
+        status=row.status,
+        status_line=f"{row.status} {HTTPStatus(row.status).phrase}",
+        body=body,
+        headers=headers,
+        raw_headers=tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in headers),
+    )
+
+
+#: code -> the response every adapter sends for it, built once at import.
+RENDERED: dict[str, ErrorResponse] = {row.code: _render(row) for row in _ROWS}
+
+
 class RequestError(Exception):
     """A request the middleware answers itself, with a row of :data:`ERRORS`."""
 
@@ -98,3 +132,15 @@ class RequestError(Exception):
     @property
     def body(self) -> bytes:
         return _BODIES[self.code]
+
+
+class AinisaIdentityError(Exception):
+    """Raised by an endpoint to refuse a visitor; the middleware answers with ``code``'s error.
+
+    :func:`ainisa_middleware.fastapi.require_verified_user` raises it; the ASGI
+    middleware renders it as the contract's JSON error.
+    """
+
+    def __init__(self, code: str = "identity_required") -> None:
+        super().__init__(code)
+        self.code = code

@@ -31,10 +31,12 @@ __all__ = [
     "WIDGET_ID_FIELD",
     "WIDGET_ID_HEADER",
     "BodyKind",
+    "BodyReader",
     "FlatData",
     "FlatField",
     "ParsedRequest",
     "Source",
+    "declared_length",
     "parse_flat",
     "parse_json_object",
     "parse_request",
@@ -71,6 +73,51 @@ _SEPARATORS = re.compile(rb"([&;])")
 # RFC 9110 token characters, for the type and subtype of a media type.
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/[!#$%&'*+.^_`|~0-9a-z-]+")
 _UTF8_NAMES = frozenset({"utf-8", "utf8"})
+
+
+def declared_length(value: str | bytes | None, limit: int) -> int | None:
+    """The body length a ``Content-Length`` value announces; ``body_too_large`` past ``limit``.
+
+    Checked before a byte is read, so an oversized body is refused unread. A
+    value that is not a number announces nothing: the body is then bounded while
+    it is read (:class:`BodyReader`).
+    """
+    if not value:
+        return None
+    try:
+        declared = int(value)
+    except ValueError:
+        return None
+    if declared > limit:
+        raise RequestError("body_too_large")
+    return declared
+
+
+class BodyReader:
+    """A body collected chunk by chunk, refused the moment it passes the limit."""
+
+    __slots__ = ("_chunks", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._chunks: list[bytes] = []
+
+    def add(self, chunk: bytes) -> None:
+        """Keep ``chunk``; ``body_too_large`` once the body is over the limit."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise RequestError("body_too_large")
+        self._chunks.append(chunk)
+
+    @property
+    def wanted(self) -> int:
+        """How much more to read, at most: one byte past the limit proves it oversized."""
+        return self.limit + 1 - self.size
+
+    def body(self) -> bytes:
+        chunks = self._chunks
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 class BodyKind(enum.Enum):

@@ -9,21 +9,29 @@ I/O: the ASGI adapter uses it to answer cache hits without leaving the event loo
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
 from .errors import ConfigurationError
 from .models import Business
 
 __all__ = [
+    "ASYNCIO",
+    "AnyResolver",
     "AsyncResolver",
     "CachedResolver",
     "PeekableResolver",
     "Resolver",
+    "Runtime",
     "StaticResolver",
+    "async_caller",
+    "sync_caller",
 ]
 
 
@@ -62,6 +70,91 @@ def check_resolver(resolver: object) -> list[str]:
         f"{type(resolver).__name__}. Use StaticResolver({{widget_id: Business(...)}}) "
         "or a store such as SQLResolver."
     ]
+
+
+# -- the bridge between a host and a resolver --------------------------------------
+
+SyncCall = Callable[[str], object]
+AsyncCall = Callable[[str], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a host lends the bridges: a worker thread, a deadline, a way to run a coroutine.
+
+    The defaults are asyncio's; the ASGI adapter lends anyio's (so trio works
+    too), Django lends asgiref's (so the ORM runs where it expects to).
+    """
+
+    #: run ``fn(arg)`` in a worker thread; a cancelled caller abandons the thread
+    to_thread: Callable[[SyncCall, str], Awaitable[object]]
+    #: a context manager that cancels what it wraps after some seconds (``None``: never)
+    deadline: Callable[[float | None], AbstractAsyncContextManager[object]]
+    #: run ``fn(arg)`` to completion from sync code, within some seconds
+    run_coroutine: Callable[[AsyncCall, str, float | None], object]
+
+
+def _asyncio_run(fn: AsyncCall, arg: str, timeout: float | None) -> object:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError(
+            "an async-only resolver cannot run from a thread with a running event loop; "
+            "give the middleware a resolver with a sync resolve()"
+        )
+
+    async def bounded() -> object:
+        return await asyncio.wait_for(fn(arg), timeout)
+
+    return asyncio.run(bounded())
+
+
+def _asyncio_to_thread(fn: SyncCall, arg: str) -> Awaitable[object]:
+    return asyncio.to_thread(fn, arg)
+
+
+#: The bridges' defaults.
+ASYNCIO = Runtime(
+    to_thread=_asyncio_to_thread, deadline=asyncio.timeout, run_coroutine=_asyncio_run
+)
+
+
+def sync_caller(resolver: object, timeout: float | None, runtime: Runtime = ASYNCIO) -> SyncCall:
+    """How sync code asks ``resolver``: its ``resolve``, else its ``aresolve`` run to completion.
+
+    Made once per middleware (or cache); the call itself is then one step.
+    """
+    resolve = resolver_method(resolver, "resolve")
+    if resolve is not None:
+        return resolve  # type: ignore[no-any-return]
+    acall = async_caller(resolver, runtime)
+    return lambda widget_id: runtime.run_coroutine(acall, widget_id, timeout)
+
+
+def async_caller(resolver: object, runtime: Runtime = ASYNCIO) -> AsyncCall:
+    """How async code asks ``resolver`` without blocking its event loop.
+
+    An ``async def aresolve`` is awaited; an ``aresolve`` that is not ``async
+    def`` (a partial, a callable object) is called and awaited when what it
+    returns is awaitable; a resolver with only ``resolve`` runs in a worker
+    thread, since it may block on a database.
+    """
+    aresolve = resolver_method(resolver, "aresolve")
+    if aresolve is not None and inspect.iscoroutinefunction(aresolve):
+        return aresolve  # type: ignore[no-any-return]
+    resolve = resolver_method(resolver, "resolve")
+    if resolve is not None:
+        return lambda widget_id: runtime.to_thread(resolve, widget_id)
+
+    async def awaited(widget_id: str) -> object:
+        result = aresolve(widget_id)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    return awaited
 
 
 class StaticResolver:
@@ -151,7 +244,7 @@ class CachedResolver:
             problems.append(f"maxsize must be a positive int, not {maxsize!r}.")
         if problems:
             raise ConfigurationError("CachedResolver: " + " ".join(problems))
-        self.inner = inner
+        self.inner = inner  # sets the bridges below
         self.ttl = float(ttl)
         self.negative_ttl = float(negative_ttl)
         self.maxsize = maxsize
@@ -161,6 +254,18 @@ class CachedResolver:
         self._misses: OrderedDict[str, float] = OrderedDict()
         self._flights: dict[str, _Flight] = {}
         self._aflights: dict[tuple[int, str], asyncio.Future[Business | None]] = {}
+
+    @property
+    def inner(self) -> AnyResolver:
+        """The resolver behind the cache; it may be replaced while the cache is in use."""
+        return self._inner
+
+    @inner.setter
+    def inner(self, inner: AnyResolver) -> None:
+        self._inner = inner
+        # No timeout here: the middleware that asks the cache bounds the whole lookup.
+        self._sync_inner = sync_caller(inner, None)
+        self._async_inner = async_caller(inner)
 
     def peek(self, widget_id: str) -> tuple[bool, Business | None]:
         """Answer from the cache only: ``(True, business_or_None)`` or ``(False, None)``."""
@@ -211,17 +316,6 @@ class CachedResolver:
 
     # -- sync ---------------------------------------------------------------
 
-    def _inner_sync(self) -> Callable[[str], Business | None]:
-        resolve = getattr(self.inner, "resolve", None)
-        if callable(resolve):
-            return resolve  # type: ignore[no-any-return]
-        aresolve = self.inner.aresolve  # type: ignore[union-attr]
-
-        def run(widget_id: str) -> Business | None:
-            return asyncio.run(aresolve(widget_id))  # type: ignore[no-any-return]
-
-        return run
-
     def resolve(self, widget_id: str) -> Business | None:
         found, business = self.peek(widget_id)
         if found:
@@ -237,7 +331,7 @@ class CachedResolver:
                 raise flight.error
             return flight.result
         try:
-            flight.result = _checked(self._inner_sync()(widget_id), self.inner)
+            flight.result = _checked(self._sync_inner(widget_id), self.inner)
         except BaseException as exc:
             flight.error = exc
             raise
@@ -250,19 +344,6 @@ class CachedResolver:
             flight.done.set()
 
     # -- async --------------------------------------------------------------
-
-    def _inner_async(self) -> Callable[[str], Awaitable[Business | None]]:
-        aresolve = getattr(self.inner, "aresolve", None)
-        if callable(aresolve):
-            return aresolve  # type: ignore[no-any-return]
-        resolve = self.inner.resolve  # type: ignore[union-attr]
-
-        async def run(widget_id: str) -> Business | None:
-            # A sync inner may do I/O: keep it off the event loop.
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, resolve, widget_id)
-
-        return run
 
     async def aresolve(self, widget_id: str) -> Business | None:
         found, business = self.peek(widget_id)
@@ -287,7 +368,7 @@ class CachedResolver:
             done.exception()
 
     async def _afetch(self, widget_id: str) -> Business | None:
-        business = _checked(await self._inner_async()(widget_id), self.inner)
+        business = _checked(await self._async_inner(widget_id), self.inner)
         self._store(widget_id, business)
         return business
 

@@ -1,7 +1,10 @@
-"""The engine: a parsed request and its business in, a decision out.
+"""The engine: a request in, a decision out, in three steps every adapter calls.
 
-Adapters call :meth:`Verifier.inspect`, resolve the business themselves (the
-one step that may do I/O, sync or async by host), then :meth:`Verifier.decide`.
+:meth:`Verifier.inspect` parses the request (no I/O); :meth:`Verifier.peek`,
+:meth:`Verifier.lookup` or :meth:`Verifier.alookup` find its business, the one
+step that may do I/O, through the bridge that suits the host (a worker thread
+for a sync resolver on an event loop, the timeout, never failing open);
+:meth:`Verifier.decide` judges the identity and says what the app may read.
 Each intercepted request produces exactly one log record on the
 ``ainisa_middleware`` logger, with the widget, the business, the status and the
 secret that matched (by id or position), and never a secret, a hash or an email.
@@ -11,19 +14,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .config import MiddlewareConfig
 from .models import AinisaUser, Business, Status
 from .request import BodyKind, ParsedRequest, Source, parse_request
+from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method, sync_caller
 from .rewrite import ALL_IDENTITY, HASH_ONLY, rewrite_flat, rewrite_json
 from .signing import match_secret
 
 __all__ = ["Decision", "Verifier", "logger"]
 
 logger = logging.getLogger("ainisa_middleware")
-
-_STRINGS_ONLY = ("user_hash", "firstname", "lastname", "email")
 
 
 @dataclass(slots=True)
@@ -44,92 +47,137 @@ class Decision:
     query: bytes | None = None
 
 
-def _fields(raw: object, source: Source) -> dict[str, str] | None:
-    """Normalise user data to strings; ``None`` when its types are wrong."""
-    if source is not Source.JSON:
-        assert isinstance(raw, dict)  # flat sources always hold str -> str
-        return {k: v for k, v in raw.items() if v}
-    if not isinstance(raw, dict):
-        return None
-    out: dict[str, str] = {}
-    user_id = raw.get("user_id", "")
-    if isinstance(user_id, bool) or not isinstance(user_id, str | int):
-        return None
-    if user_id != "":
-        out["user_id"] = str(user_id)
-    for key in _STRINGS_ONLY:
-        value = raw.get(key, "")
-        if not isinstance(value, str):
-            return None
-        if value:
-            out[key] = value
-    return out
-
-
-def _identity_status(
-    parsed: ParsedRequest, business: Business
-) -> tuple[Status, dict[str, str], int | None]:
-    judged = _judge(parsed, business)
-    if not business.identity_enabled:
-        # Judged all the same and thrown away: a business without identity takes
-        # as long as one with it, so response time does not reveal its plan.
-        return Status.IDENTITY_DISABLED, {}, None
-    return judged
+_JSON, _FORM, _QUERY = Source.JSON, Source.FORM, Source.QUERY
+_NO_FIELDS: dict[str, str] = {}
 
 
 def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
+    """The identity's status, its fields as strings when verified, the secret that matched.
+
+    A business without identity is judged all the same and the answer thrown
+    away: it takes as long as one with it, so response time does not reveal
+    its plan.
+    """
+    status, fields, matched = _judged(parsed, business)
+    if business.identity_enabled:
+        return status, fields, matched
+    return Status.IDENTITY_DISABLED, _NO_FIELDS, None
+
+
+def _judged(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
     source = parsed.source
     if source is None:
-        return Status.ANONYMOUS, {}, None
-    json_body = parsed.json_body
-    raw = json_body.get("user") if source is Source.JSON and json_body else parsed.raw_user
-    fields = _fields(raw, source)
-    # A field that reads one way here and another way in the app's parser
-    # cannot be vouched for: treat it as malformed user data.
-    if fields is None or parsed.user_ambiguous:
-        return Status.MALFORMED_USER, {}, None
+        return Status.ANONYMOUS, _NO_FIELDS, None
+    fields: dict[str, str] = {}
+    if source is _JSON:
+        raw = parsed.json_body["user"]  # type: ignore[index]  # a JSON source has a body
+        if type(raw) is not dict:
+            return Status.MALFORMED_USER, _NO_FIELDS, None
+        # Loops, not comprehensions: no extra frame on every request.
+        for key in _USER_KEYS:
+            value = raw.get(key, "")
+            if type(value) is not str:
+                if key != "user_id" or type(value) is not int:
+                    return Status.MALFORMED_USER, _NO_FIELDS, None  # bool, float, None ...
+                value = str(value)
+            if value:
+                fields[key] = value
+    else:
+        # A flat source holds str -> str. A field that reads one way here and
+        # another way in the app's parser cannot be vouched for: malformed.
+        if parsed.user_ambiguous:
+            return Status.MALFORMED_USER, _NO_FIELDS, None
+        for key, value in (parsed.form if source is _FORM else parsed.query).identity.items():  # type: ignore[union-attr]
+            if value:
+                fields[key] = value
     user_id = fields.get("user_id")
-    given = fields.get("user_hash")
-    if not fields:
-        return Status.ANONYMOUS, {}, None
     if user_id is None:
-        return Status.MISSING_USER_ID, {}, None
+        return (Status.MISSING_USER_ID if fields else Status.ANONYMOUS), _NO_FIELDS, None
+    given = fields.get("user_hash")
     if given is None:
-        return Status.MISSING_HASH, {}, None
+        return Status.MISSING_HASH, _NO_FIELDS, None
     matched = match_secret(business.secrets, user_id, given)
     if matched is None:
         # Also the answer for a user id with no UTF-8 form (a lone surrogate).
-        return Status.INVALID_HASH, {}, None
+        return Status.INVALID_HASH, _NO_FIELDS, None
     return Status.VERIFIED, fields, matched
 
 
+_USER_KEYS = ("user_id", "user_hash", "firstname", "lastname", "email")
+
+
 class Verifier:
-    """The request-handling core shared by every adapter; holds no per-request state."""
+    """The request-handling core shared by every adapter; holds no per-request state.
 
-    def __init__(self, config: MiddlewareConfig) -> None:
+    ``inspect(content_type=, widget_header=, query_string=, body=)`` parses a
+    request or raises :class:`~ainisa_middleware.errors.RequestError` (log it
+    with :meth:`log_error`).
+    """
+
+    def __init__(self, config: MiddlewareConfig, runtime: Runtime = ASYNCIO) -> None:
         self.config = config
-
-    def inspect(
-        self,
-        *,
-        content_type: str | None,
-        widget_header: str | None,
-        query_string: bytes,
-        body: bytes,
-    ) -> ParsedRequest:
-        """Parse a request; raises :class:`RequestError` (log it with :meth:`log_error`)."""
-        return parse_request(
-            content_type=content_type,
-            widget_header=widget_header,
-            query_string=query_string,
-            body=body,
-            max_body_size=self.config.max_body_size,
-            max_form_fields=self.config.max_form_fields,
+        resolver = config.resolver
+        self._resolver = resolver
+        self._timeout = config.resolver_timeout
+        self._peek = resolver_method(resolver, "peek")
+        self._call = sync_caller(resolver, config.resolver_timeout, runtime)
+        self._acall = async_caller(resolver, runtime)
+        self._deadline = runtime.deadline
+        #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
+        self.inspect = partial(
+            parse_request,
+            max_body_size=config.max_body_size,
+            max_form_fields=config.max_form_fields,
         )
+
+    # -- the business ----------------------------------------------------------
+
+    def peek(self, widget_id: str) -> Business | str | None:
+        """The business, or the error code to answer, when known without I/O; else ``None``.
+
+        A cache hit is answered here, on the event loop, with no coroutine or thread.
+        """
+        if self._peek is None:
+            return None
+        found, business = self._peek(widget_id)
+        if not found:
+            return None
+        return self._found(widget_id, business)
+
+    def lookup(self, widget_id: str) -> Business | str:
+        """The business, or the error code to answer (logged here): for sync hosts."""
+        try:
+            result = _checked(self._call(widget_id), self._resolver)
+        except Exception as exc:  # a failing or slow store: never fail open
+            self.log_error("resolver_unavailable", widget_id, exc)
+            return "resolver_unavailable"
+        return self._found(widget_id, result)
+
+    async def alookup(self, widget_id: str) -> Business | str:
+        """The business, or the error code to answer (logged here): for async hosts.
+
+        Bounded by ``resolver_timeout``; a sync resolver runs in a worker thread
+        that a timeout abandons (Python cannot stop it) while the request gets 503.
+        """
+        try:
+            async with self._deadline(self._timeout):
+                result = _checked(await self._acall(widget_id), self._resolver)
+        except Exception as exc:  # a failing or slow store: never fail open
+            self.log_error("resolver_unavailable", widget_id, exc)
+            return "resolver_unavailable"
+        return self._found(widget_id, result)
+
+    def _found(self, widget_id: str, business: Business | None) -> Business | str:
+        if business is None:
+            self.log_error("unknown_widget", widget_id)
+            return "unknown_widget"
+        return business
+
+    # -- the decision -----------------------------------------------------------
 
     def decide(self, parsed: ParsedRequest, business: Business) -> Decision:
         """Decide the status, whether to reject, and what the app may read."""
-        status, fields, matched = _identity_status(parsed, business)
+        status, fields, matched = _judge(parsed, business)
         verified = status is Status.VERIFIED
         error: str | None = None
         if status is not Status.IDENTITY_DISABLED:

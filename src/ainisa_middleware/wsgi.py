@@ -11,32 +11,40 @@ WSGI app. The verified visitor is ``environ["ainisa.user"]``; in Flask,
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 try:
     from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-    from werkzeug.wrappers import Response
-    from werkzeug.wsgi import get_content_length, get_input_stream
+    from werkzeug.wsgi import get_input_stream
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "ainisa_middleware.wsgi needs werkzeug: install it with "
         "'pip install \"ainisa-middleware[wsgi]\"'."
     ) from exc
 
+from ._wsgi_frameworks import (
+    CACHED_ENVIRON_KEYS,
+    CACHED_ENVIRON_PREFIXES,
+    READ_ABOVE,
+    Unreadable,
+    body_kept_above,
+    clean_environ,
+)
 from .config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
     DEFAULT_RESOLVER_TIMEOUT,
     MiddlewareConfig,
+    Mode,
 )
-from .errors import ERRORS, RequestError, error_body
-from .models import Business
+from .errors import RENDERED, RequestError
 from .paths import is_cors_preflight
-from .resolvers import _checked, resolver_method
+from .request import BodyReader, declared_length
+from .resolvers import AnyResolver
 from .rewrite import RAW_TARGET_KEYS, rewrite_target
 from .verify import Verifier
 
@@ -52,34 +60,12 @@ __all__ = [
 
 #: Where the app finds the :class:`~ainisa_middleware.AinisaUser`.
 ENVIRON_KEY: Final = "ainisa.user"
-#: Environ keys in which WSGI frameworks cache what they parsed from a request.
-#: An outer middleware that already parsed the request would otherwise hand the
-#: app the original, unverified body or query through them.
-CACHED_ENVIRON_KEYS: Final = (
-    "werkzeug.request",  # werkzeug Request(environ) stores itself here
-    "webob._body_file",  # WebOb: the body stream and its length
-    "webob._parsed_query_vars",
-    "webob._parsed_post_vars",
-    "webob.adhoc_attrs",  # WebOb: attributes set on Request objects (request.json_body ...)
-    "webob.is_body_seekable",
-    "webob.is_body_readable",
-    "bottle.get",  # Bottle: the parsed query, beside bottle.request.query
-    "webob._cache_control",  # WebOb: parsed Cache-Control
-    "paste.parsed_querystring",  # Paste's parse_querystring / parse_formvars
-    "paste.parsed_formvars",
-)
-#: Key prefixes with the same role: Bottle keeps ``bottle.request.body``,
-#: ``bottle.request.json``, ``bottle.request.forms``, ``bottle.request.query`` ...
-CACHED_ENVIRON_PREFIXES: Final = ("bottle.request", "webob._parsed_")
-
-_CACHED: Final = frozenset(CACHED_ENVIRON_KEYS)
-_PREFIXES: Final = CACHED_ENVIRON_PREFIXES
 _WIDGET_HEADER_KEY: Final = "HTTP_X_AINISA_WIDGET_ID"
 _READ_CHUNK: Final = 64 * 1024
-
-
-class _Unreadable(Exception):
-    """The client stopped sending before the body it announced was complete."""
+#: Keys whose presence says a framework above may have read the body.
+_READ_ABOVE: Final = frozenset(
+    {"bottle.request.body", "webob.is_body_seekable", "werkzeug.request"}
+)
 
 
 class AinisaWSGIMiddleware:
@@ -90,7 +76,7 @@ class AinisaWSGIMiddleware:
     checks the user hash, and calls the app with a copy of the environ whose
     ``wsgi.input``, ``CONTENT_LENGTH`` and ``QUERY_STRING`` hold only verified
     identity, with no framework's cached parse of the original request, and
-    with the visitor in ``environ["ainisa.user"]``. Other paths and ``OPTIONS``
+    with the visitor in ``environ["ainisa.user"]``. Other paths and CORS
     preflights pass through untouched.
 
     A body the server does not delimit (no ``Content-Length`` and no
@@ -108,19 +94,19 @@ class AinisaWSGIMiddleware:
     :param mode: ``"strip"`` (unverified visitors continue anonymous) or ``"enforce"``
         (user data that fails verification gets 401).
     :param max_body_size: largest body accepted, in bytes; larger gets 413.
-    :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
-        query string (else 400 ``malformed_request``) may hold.
     :param resolver_timeout: seconds an async-only resolver may take before 503;
         a sync resolver applies it as its own connect and query timeout.
+    :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
+        query string (else 400 ``malformed_request``) may hold.
     """
 
     def __init__(
         self,
         app: WSGIApplication,
         *,
-        resolver: object,
+        resolver: AnyResolver,
         paths: Sequence[str],
-        mode: str = "strip",
+        mode: Mode = "strip",
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
@@ -135,20 +121,26 @@ class AinisaWSGIMiddleware:
             max_form_fields=max_form_fields,
         )
         self.verifier = Verifier(self.config)
-        self._peek = resolver_method(resolver, "peek")
-        self._lookup = _sync_lookup(resolver, self.config.resolver_timeout)
+        self._matches = self.config.matcher.matches
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if not self.config.intercepts(
-            _path(environ, "PATH_INFO"),
-            _path(environ, "SCRIPT_NAME"),
-            preflight=method == "OPTIONS" and _is_preflight(environ, self.config.max_body_size),
-        ):
+        # Prefixes match the decoded UTF-8 path, as on the other hosts.
+        path: str = environ.get("PATH_INFO", "")
+        if not path.isascii():
+            path = _environ_bytes(path).decode("utf-8", "replace")
+        root: str = environ.get("SCRIPT_NAME", "")
+        if not root.isascii():
+            root = _environ_bytes(root).decode("utf-8", "replace")
+        if (
+            environ.get("REQUEST_METHOD") == "OPTIONS"
+            and _is_preflight(environ, self.config.max_body_size)
+        ) or not self._matches(path, root):
             return self.app(environ, start_response)
         outcome = self._handle(environ)
         if isinstance(outcome, str):
-            return _error_response(outcome)(environ, start_response)
+            error = RENDERED[outcome]
+            start_response(error.status_line, list(error.headers))
+            return [error.body]
         return self.app(outcome, start_response)
 
     def _handle(self, environ: WSGIEnvironment) -> WSGIEnvironment | str:
@@ -156,29 +148,31 @@ class AinisaWSGIMiddleware:
         verifier = self.verifier
         try:
             body = _read_body(environ, self.config.max_body_size)
-            query = _environ_bytes(environ.get("QUERY_STRING", ""))
+            query: str = environ.get("QUERY_STRING", "")
             parsed = verifier.inspect(
                 content_type=environ.get("CONTENT_TYPE"),
                 widget_header=environ.get(_WIDGET_HEADER_KEY),
-                query_string=query,
+                query_string=_environ_bytes(query) if query else b"",
                 body=body,
             )
         except RequestError as error:
             verifier.log_error(error.code, error.widget_id)
             return error.code
-        except _Unreadable as exc:
+        except Unreadable as exc:
             verifier.log_error("malformed_body", None, exc.__cause__)
             return "malformed_body"
 
-        business = self._resolve(parsed.widget_id)
-        if not isinstance(business, Business):
+        business = verifier.peek(parsed.widget_id)
+        if business is None:
+            business = verifier.lookup(parsed.widget_id)
+        if isinstance(business, str):
             return business
         decision = verifier.decide(parsed, business)
         if decision.error is not None:
             return decision.error
 
         final = body if decision.body is None else decision.body
-        new = _clean_environ(environ)
+        new = clean_environ(environ)
         new["wsgi.input"] = io.BytesIO(final)
         if final or "CONTENT_LENGTH" in environ:
             new["CONTENT_LENGTH"] = str(len(final))
@@ -190,48 +184,6 @@ class AinisaWSGIMiddleware:
         new[ENVIRON_KEY] = decision.user
         return new
 
-    def _resolve(self, widget_id: str) -> Business | str:
-        """The business, or the error code to answer with (logged here)."""
-        result: Business | None
-        found = False
-        if self._peek is not None:
-            found, result = self._peek(widget_id)
-        if not found:
-            try:
-                result = _checked(self._lookup(widget_id), self.config.resolver)
-            except Exception as exc:  # a failing or slow store: never fail open
-                self.verifier.log_error("resolver_unavailable", widget_id, exc)
-                return "resolver_unavailable"
-        if result is None:
-            self.verifier.log_error("unknown_widget", widget_id)
-            return "unknown_widget"
-        return result
-
-
-def _sync_lookup(resolver: object, timeout: float | None) -> Callable[[str], object]:
-    resolve = resolver_method(resolver, "resolve")
-    if resolve is not None:
-        return resolve  # type: ignore[no-any-return]
-    aresolve = resolver_method(resolver, "aresolve")  # MiddlewareConfig.build checked it exists
-
-    def run(widget_id: str) -> object:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError(
-                "an async-only resolver cannot run from a thread with a running event "
-                "loop; give AinisaWSGIMiddleware a resolver with a sync resolve()"
-            )
-
-        async def bounded() -> object:
-            return await asyncio.wait_for(aresolve(widget_id), timeout)
-
-        return asyncio.run(bounded())
-
-    return run
-
 
 def _environ_bytes(value: str) -> bytes:
     # PEP 3333: environ strings carry the raw bytes as latin-1 characters. A
@@ -240,12 +192,6 @@ def _environ_bytes(value: str) -> bytes:
         return value.encode("latin-1")
     except UnicodeEncodeError:
         return value.encode("utf-8", "surrogateescape")
-
-
-def _path(environ: WSGIEnvironment, key: str) -> str:
-    # Prefixes match the decoded UTF-8 path, as on the other hosts.
-    value: str = environ.get(key, "")
-    return _environ_bytes(value).decode("utf-8", "replace") if value else value
 
 
 def _is_preflight(environ: WSGIEnvironment, limit: int) -> bool:
@@ -265,137 +211,68 @@ def _is_preflight(environ: WSGIEnvironment, limit: int) -> bool:
     )
     if not verdict() or "CONTENT_LENGTH" in environ or "wsgi.input_terminated" not in environ:
         return verdict()
-    stream = environ["wsgi.input"]
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size:
-        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-        environ["CONTENT_LENGTH"] = str(size)
+    reader = BodyReader(limit)
+    with suppress(RequestError):  # over the limit: the inspection reads on and answers 413
+        _read_to_end(environ["wsgi.input"], reader)
+    if reader.size:
+        environ["wsgi.input"] = io.BytesIO(reader.body())
+        environ["CONTENT_LENGTH"] = str(reader.size)
         del environ["wsgi.input_terminated"]
-    return verdict(unannounced_body=size > 0)
+    return verdict(unannounced_body=reader.size > 0)
 
 
 def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     """At most ``limit`` bytes of body; raises ``body_too_large`` past it.
 
-    werkzeug's ``get_input_stream`` gives a stream bounded by ``CONTENT_LENGTH``,
-    or, when the server sets ``wsgi.input_terminated`` (chunked requests), the
-    raw stream capped at ``limit + 1``; with neither, an empty one.
+    With a ``Content-Length`` the body is read exactly, as werkzeug's
+    ``LimitedStream`` would; a server that terminates the input itself (chunked
+    requests, ``wsgi.input_terminated``) is read to its end, bounded; with
+    neither, the body is empty, as werkzeug's ``get_input_stream`` has it.
     """
-    declared = get_content_length(environ)
-    if declared is not None and declared > limit:
-        raise RequestError("body_too_large")
-    kept = _body_kept_above(environ, limit)
-    if kept is not None:
-        return kept
-    chunks: list[bytes] = []
-    size = 0
+    declared = declared_length(environ.get("CONTENT_LENGTH"), limit)
+    if not READ_ABOVE.isdisjoint(environ):
+        kept = body_kept_above(environ, limit)
+        if kept is not None:
+            return kept
+    terminated = "wsgi.input_terminated" in environ
+    if declared is not None and not terminated:
+        # The common case, a Content-Length within the limit.
+        return _read_exactly(environ["wsgi.input"], declared) if declared else b""
+    if not terminated:
+        return b""
+    reader = BodyReader(limit)
     try:
-        if declared is not None and "wsgi.input_terminated" not in environ:
-            # The common case, a Content-Length within the limit: read exactly that
-            # much as werkzeug's LimitedStream would, without its layers per read.
-            return _read_exactly(environ["wsgi.input"], declared)
-        stream = get_input_stream(environ, safe_fallback=True, max_content_length=limit + 1)
-        while size <= limit:
-            chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        _read_to_end(get_input_stream(environ, max_content_length=limit + 1), reader)
     except RequestEntityTooLarge:
         raise RequestError("body_too_large") from None
     except ClientDisconnected as exc:
-        # A Content-Length that promised more than the client sent.
-        raise _Unreadable from exc
-    if size > limit:
-        raise RequestError("body_too_large")
-    return b"".join(chunks)
+        raise Unreadable from exc
+    return reader.body() if reader.size else b""
+
+
+def _read_to_end(stream: Any, reader: BodyReader) -> None:
+    while True:
+        chunk = stream.read(min(_READ_CHUNK, reader.wanted))
+        if not chunk:
+            return
+        reader.add(chunk)
 
 
 def _read_exactly(stream: Any, length: int) -> bytes:
-    """``length`` bytes of ``stream``; :class:`ClientDisconnected` if it ends or fails first."""
+    """``length`` bytes of ``stream``; :class:`Unreadable` if it ends or fails first.
+
+    A ``Content-Length`` that promised more than the client sent is a body that
+    cannot be inspected whole (``400 malformed_body``).
+    """
     chunks: list[bytes] = []
     remaining = length
     while remaining > 0:
         try:
             chunk = stream.read(min(_READ_CHUNK, remaining))
-        except (OSError, ValueError):
-            raise ClientDisconnected() from None
+        except (OSError, ValueError) as exc:
+            raise Unreadable from exc
         if not chunk:
-            raise ClientDisconnected()
+            raise Unreadable from ClientDisconnected()
         chunks.append(chunk)
         remaining -= len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-class _ConsumedAbove(Exception):
-    """A layer above parsed the form from ``wsgi.input`` and kept no raw body."""
-
-
-def _body_kept_above(environ: WSGIEnvironment, limit: int) -> bytes | None:
-    """The body as a framework above the middleware kept it, or ``None``: read ``wsgi.input``.
-
-    A framework that parsed the request first leaves ``wsgi.input`` drained.
-    Bottle and WebOb make a seekable copy the new ``wsgi.input``: rewound, it is
-    the request. werkzeug's ``Request`` (``environ["werkzeug.request"]``) keeps the
-    raw bytes once ``get_data``, ``.data`` or ``.json`` read them, but a form parse
-    keeps only the parsed form: that request is refused (``malformed_body``, or
-    ``unsupported_media_type`` for multipart as for any multipart body) rather
-    than passed on with an empty body. Only a stream the framework read counts: a
-    ``wsgi.input`` put in its place since is the request. This reads framework
-    internals; ``tests/test_wsgi_hosts.py`` breaks if they change.
-    """
-    stream: Any = environ.get("wsgi.input")
-    buffered: Any = environ.get("bottle.request.body")
-    if buffered is not None and buffered is stream:
-        # Bottle read the whole body (de-chunked) into this buffer, which has no
-        # Content-Length when the request was chunked: read it to its end.
-        buffered.seek(0)
-        body: bytes = buffered.read(limit + 1)
-        if len(body) > limit:
-            raise RequestError("body_too_large")
-        return body
-    if environ.get("webob.is_body_seekable"):
-        # WebOb's copy, with CONTENT_LENGTH set to its size, left at its end.
-        stream.seek(0)
-        return None
-    request = environ.get("werkzeug.request")
-    state = getattr(request, "__dict__", None)
-    if not state or "stream" not in state:
-        return None  # nothing above read the input through werkzeug
-    used = state["stream"]  # a LimitedStream around the input it read
-    if getattr(used, "_stream", used) is not stream:
-        return None
-    cached = getattr(request, "_cached_data", None)
-    if isinstance(cached, bytes):
-        if len(cached) > limit:
-            raise RequestError("body_too_large")
-        return cached
-    mimetype = getattr(request, "mimetype", "")
-    if "form" in state and mimetype == "multipart/form-data":
-        raise RequestError("unsupported_media_type")
-    if "form" in state and mimetype == "application/x-www-form-urlencoded":
-        raise _Unreadable from _ConsumedAbove()
-    return None
-
-
-def _clean_environ(environ: WSGIEnvironment) -> WSGIEnvironment:
-    """A copy of ``environ`` without cached parses and stream framing of the original."""
-    new = environ.copy()
-    # CGI variables have no dot; only namespaced keys can be caches.
-    for key in [k for k in environ if "." in k and (k in _CACHED or k.startswith(_PREFIXES))]:
-        del new[key]
-    # The new input is a sized BytesIO: no chunked framing, no server termination.
-    new.pop("HTTP_TRANSFER_ENCODING", None)
-    new.pop("wsgi.input_terminated", None)
-    return new
-
-
-def _error_response(code: str) -> Response:
-    return Response(error_body(code), status=ERRORS[code].status, content_type="application/json")

@@ -404,6 +404,9 @@ def test_identity_refusal_raised_by_the_app_after_it_started_is_not_answered_twi
         return {"type": "http.request", "body": req.body, "more_body": False}
 
     async def send(message: Any) -> None:
+        # As servers do (uvicorn, Hypercorn, Daphne): a second response start is refused.
+        if message["type"] == "http.response.start" and sent:
+            raise RuntimeError("Unexpected ASGI message 'http.response.start'")
         sent.append(message)
 
     with pytest.raises(AinisaIdentityError):

@@ -163,14 +163,14 @@ def test_the_plan_check_catches_a_shortcut(monkeypatch: pytest.MonkeyPatch) -> N
     import ainisa_middleware.verify as verify
     from ainisa_middleware.models import Status
 
-    real = verify._identity_status
+    real = verify._judge
 
     def shortcut(parsed: ParsedRequest, business: Business) -> object:
         if not business.identity_enabled:
             return Status.IDENTITY_DISABLED, {}, None
         return real(parsed, business)
 
-    monkeypatch.setattr(verify, "_identity_status", shortcut)
+    monkeypatch.setattr(verify, "_judge", shortcut)
     kinds = {
         "enabled": decide_timer(ENABLED, wrong_with_prefix(40)),
         "disabled": decide_timer(DISABLED, wrong_with_prefix(40)),

@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ainisa_middleware.asgi import AinisaMiddleware
+from ainisa_middleware.config import Mode
 from ainisa_middleware.fastapi import get_ainisa_user
 from ainisa_middleware.models import AinisaUser, Status
 
@@ -134,7 +135,7 @@ def _bad_message(detail: str) -> JSONResponse:
 
 
 def create_app(
-    db_url: str = DEFAULT_DB_URL, *, mode: str = "strip", reset: bool = False
+    db_url: str = DEFAULT_DB_URL, *, mode: Mode = "strip", reset: bool = False
 ) -> FastAPI:
     """Build the demo app on the store at ``db_url``, seeding it on first use.
 

@@ -19,6 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from ainisa_middleware.cli import CommandError
+from ainisa_middleware.config import Mode
 
 from .app import create_app
 from .data import BUSINESSES, USERS
@@ -79,7 +80,7 @@ def build_server(
     port: int,
     db_url: str,
     reset: bool = False,
-    mode: str = "strip",
+    mode: Mode = "strip",
     log_level: str = "info",
     configure_logging: bool = True,
 ) -> tuple[uvicorn.Server, DemoStore]:
@@ -113,7 +114,7 @@ def serve(
     port: int,
     db_url: str,
     reset: bool = False,
-    mode: str = "strip",
+    mode: Mode = "strip",
     out: TextIO | None = None,
 ) -> int:
     """Serve until Ctrl-C; returns the exit code."""

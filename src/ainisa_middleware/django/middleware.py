@@ -18,7 +18,6 @@ Views read the visitor from ``request.ainisa_user``.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 from functools import partial
 from io import BytesIO
@@ -26,14 +25,14 @@ from typing import Any, Final
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.handlers.wsgi import WSGIRequest
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ainisa_middleware.django.conf import load_config
-from ainisa_middleware.errors import ERRORS, RequestError
+from ainisa_middleware.errors import RENDERED, RequestError
 from ainisa_middleware.models import AinisaUser, Business
 from ainisa_middleware.paths import is_cors_preflight
-from ainisa_middleware.request import ParsedRequest
-from ainisa_middleware.resolvers import _checked, resolver_method
+from ainisa_middleware.request import BodyReader, ParsedRequest, declared_length
+from ainisa_middleware.resolvers import AsyncCall, Runtime, SyncCall
 from ainisa_middleware.rewrite import RAW_TARGET_KEYS, rewrite_target
 from ainisa_middleware.verify import Verifier
 
@@ -57,10 +56,28 @@ def get_ainisa_user(request: HttpRequest) -> AinisaUser | None:
     return user if isinstance(user, AinisaUser) else None
 
 
-def error_response(code: str) -> JsonResponse:
-    """The contract's JSON error for ``code``, from the core's table."""
-    spec = ERRORS[code]
-    return JsonResponse({"error": spec.code, "detail": spec.detail}, status=spec.status)
+def error_response(code: str) -> HttpResponse:
+    """The contract's JSON error for ``code``, as every host renders it."""
+    error = RENDERED[code]
+    return HttpResponse(error.body, status=error.status, content_type="application/json")
+
+
+def _to_thread(fn: SyncCall, arg: str) -> Awaitable[object]:
+    # In the request's thread-sensitive worker, where Django's ORM expects to run.
+    return sync_to_async(fn)(arg)
+
+
+def _run_coroutine(fn: AsyncCall, arg: str, timeout: float | None) -> object:
+    async def bounded(widget_id: str) -> object:
+        return await asyncio.wait_for(fn(widget_id), timeout)
+
+    # asgiref runs it on the outer event loop when there is one (ASGI with a sync
+    # middleware chain) or on a loop of its own.
+    return async_to_sync(bounded)(arg)
+
+
+#: The bridges' primitives as Django wants them run.
+DJANGO = Runtime(to_thread=_to_thread, deadline=asyncio.timeout, run_coroutine=_run_coroutine)
 
 
 class AinisaMiddleware:
@@ -71,7 +88,7 @@ class AinisaMiddleware:
     hash and replaces what the view reads (``request.body``, ``request.POST``,
     ``request.GET``, ``request.read()``) with a version that holds only verified
     identity; ``request.ainisa_user`` is the :class:`~ainisa_middleware.AinisaUser`.
-    Other paths and ``OPTIONS`` preflights pass through untouched.
+    Other paths and CORS preflights pass through untouched.
 
     Runs natively under WSGI and ASGI: in async mode an async resolver
     (``aresolve``) is awaited with ``RESOLVER_TIMEOUT``, a sync one runs in a
@@ -85,11 +102,8 @@ class AinisaMiddleware:
     def __init__(self, get_response: _GetResponse | _AGetResponse) -> None:
         self.get_response = get_response
         self.config = load_config()
-        self.verifier = Verifier(self.config)
-        resolver = self.config.resolver
-        self._peek = resolver_method(resolver, "peek")
-        self._sync_lookup = _sync_lookup(resolver)
-        self._async_lookup = _async_lookup(resolver)
+        self.verifier = Verifier(self.config, DJANGO)
+        self._matches = self.config.matcher.matches
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
             markcoroutinefunction(self)
@@ -103,13 +117,9 @@ class AinisaMiddleware:
         if isinstance(step, HttpResponseBase):
             return step
         parsed, body = step
-        found, business = self._peeked(parsed.widget_id)
-        if not found:
-            try:
-                business = _checked(self._sync_lookup(parsed.widget_id), self.config.resolver)
-            except Exception as exc:  # never fail open
-                self.verifier.log_error("resolver_unavailable", parsed.widget_id, exc)
-                return error_response("resolver_unavailable")
+        business = self.verifier.peek(parsed.widget_id)
+        if business is None:
+            business = self.verifier.lookup(parsed.widget_id)
         failed = self._apply(request, parsed, body, business)
         return failed if failed is not None else self.get_response(request)
 
@@ -120,16 +130,9 @@ class AinisaMiddleware:
         if isinstance(step, HttpResponseBase):
             return step
         parsed, body = step
-        found, business = self._peeked(parsed.widget_id)
-        if not found:
-            try:
-                result = await asyncio.wait_for(
-                    self._async_lookup(parsed.widget_id), self.config.resolver_timeout
-                )
-                business = _checked(result, self.config.resolver)
-            except Exception as exc:  # a failing or slow store: never fail open
-                self.verifier.log_error("resolver_unavailable", parsed.widget_id, exc)
-                return error_response("resolver_unavailable")
+        business = self.verifier.peek(parsed.widget_id)
+        if business is None:
+            business = await self.verifier.alookup(parsed.widget_id)
         failed = self._apply(request, parsed, body, business)
         if failed is not None:
             return failed
@@ -140,11 +143,8 @@ class AinisaMiddleware:
     ) -> tuple[ParsedRequest, bytes] | HttpResponseBase | None:
         """``None`` to pass through, an error response, or the parsed request and its body."""
         meta = request.META
-        method = request.method or "GET"
-        if not self.config.intercepts(
-            request.path_info,
-            meta.get("SCRIPT_NAME") or "",
-            preflight=method == "OPTIONS" and _is_preflight(request),
+        if (request.method == "OPTIONS" and _is_preflight(request)) or not self._matches(
+            request.path_info, meta.get("SCRIPT_NAME") or ""
         ):
             return None
         try:
@@ -163,19 +163,12 @@ class AinisaMiddleware:
             return error_response("malformed_body")
         return parsed, body
 
-    def _peeked(self, widget_id: str) -> tuple[bool, Business | None]:
-        if self._peek is None:
-            return False, None
-        found, business = self._peek(widget_id)
-        return bool(found), business
-
     def _apply(
-        self, request: HttpRequest, parsed: ParsedRequest, body: bytes, business: Business | None
+        self, request: HttpRequest, parsed: ParsedRequest, body: bytes, business: Business | str
     ) -> HttpResponseBase | None:
         """Put the decision on the request; an error response if the visitor is refused."""
-        if business is None:
-            self.verifier.log_error("unknown_widget", parsed.widget_id)
-            return error_response("unknown_widget")
+        if isinstance(business, str):
+            return error_response(business)
         decision = self.verifier.decide(parsed, business)
         if decision.error is not None:
             return error_response(decision.error)
@@ -247,23 +240,13 @@ def _is_preflight(request: HttpRequest) -> bool:
 
 def _read_body(request: HttpRequest, limit: int) -> bytes:
     """At most ``limit`` bytes of body through ``request.read()``; 413 past it."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
-        raise RequestError("body_too_large")
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:
-        chunk = request.read(min(_READ_CHUNK, limit + 1 - size))
+    declared_length(request.META.get("CONTENT_LENGTH"), limit)
+    reader = BodyReader(limit)
+    while True:  # ASGI: a chunked body has no Content-Length to check first
+        chunk = request.read(min(_READ_CHUNK, reader.wanted))
         if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:  # ASGI: a chunked body has no Content-Length to check first
-        raise RequestError("body_too_large")
-    return b"".join(chunks)
+            return reader.body() if reader.size else b""
+        reader.add(chunk)
 
 
 def _query_encoding(request: HttpRequest) -> str:
@@ -275,37 +258,3 @@ def _query_encoding(request: HttpRequest) -> str:
 def _query_bytes(request: HttpRequest) -> bytes:
     query: str = request.META.get("QUERY_STRING", "")
     return query.encode(_query_encoding(request), "surrogateescape")
-
-
-def _sync_lookup(resolver: object) -> Callable[[str], object]:
-    resolve = resolver_method(resolver, "resolve")
-    if resolve is not None:
-        return resolve  # type: ignore[no-any-return]
-    aresolve = resolver_method(resolver, "aresolve")
-
-    async def call(widget_id: str) -> object:
-        return await aresolve(widget_id)
-
-    # Only async: asgiref runs it on the outer event loop when there is one
-    # (ASGI with a sync middleware chain) or on a loop of its own.
-    return async_to_sync(call)
-
-
-def _async_lookup(resolver: object) -> Callable[[str], Awaitable[object]]:
-    aresolve = resolver_method(resolver, "aresolve")
-    if aresolve is not None and inspect.iscoroutinefunction(aresolve):
-        return aresolve  # type: ignore[no-any-return]
-    resolve = resolver_method(resolver, "resolve")
-    if resolve is None:
-        # Only an aresolve that is not ``async def`` (a partial, a callable object):
-        # await what it returns when that is awaitable.
-        async def awaited(widget_id: str) -> object:
-            result = aresolve(widget_id)
-            if inspect.isawaitable(result):
-                result = await result
-            return result
-
-        return awaited
-    # A sync resolver may block on a database: run it off the event loop, in the
-    # request's thread-sensitive worker where Django's ORM expects to run.
-    return sync_to_async(resolve)
