@@ -84,7 +84,7 @@ def rewrite_json(body: dict[str, Any], *, keep_user: bool) -> bytes:
     else:
         body.pop(_USER_KEY, None)
     try:  # dump_json, inlined: this runs on every JSON request
-        return _dump_utf8(body).encode("utf-8")
+        return "".join(_chunks_utf8(body, 0)).encode("utf-8")
     except UnicodeEncodeError:
         return _dump_ascii(body).encode("ascii")
 
@@ -115,6 +115,8 @@ def _compact_encoder(ensure_ascii: bool, *, use_c: bool = True) -> Callable[[Any
     def encode(obj: Any) -> str:
         return "".join(c_encode(obj, 0))
 
+    encode.c_encode = c_encode  # type: ignore[attr-defined]
+
     sample = {"a": [1, 2.5, -0.0, 1e300, None, True, False, 'é\u2028"\\/'], "b": {}, "c": []}
     try:
         if encode(sample) == encoder.encode(sample):
@@ -126,6 +128,10 @@ def _compact_encoder(ensure_ascii: bool, *, use_c: bool = True) -> Callable[[Any
 
 _dump_utf8 = _compact_encoder(ensure_ascii=False)
 _dump_ascii = _compact_encoder(ensure_ascii=True)
+# The C encoder itself when there is one (one C call and a join, no Python frame).
+_chunks_utf8: Callable[[Any, int], Any] = getattr(
+    _dump_utf8, "c_encode", lambda obj, _level: (_dump_utf8(obj),)
+)
 
 
 def dump_json(obj: Any) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Sequence
 from functools import lru_cache
+from hmac import compare_digest, digest
 
 __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 
@@ -76,22 +77,41 @@ def _hash_bytes(candidate: object) -> bytes | None:
     return raw if len(raw) == HASH_LENGTH // 2 else None
 
 
+@lru_cache(maxsize=4096)
+def _key(secret: str) -> bytes:
+    return secret.encode("utf-8")
+
+
 def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) -> int | None:
     """Return the position of the secret that signed ``candidate``, or ``None``.
 
     Every secret is tried, even after a match, so timing does not tell an
     attacker which one matched or how many a business holds beyond the first.
+    Runs on every verified request: one-shot ``hmac.digest`` (OpenSSL, no
+    Python-level HMAC object) per secret, and the checks of :func:`_hash_bytes`
+    and :func:`_message` written in line.
     """
-    given = _hash_bytes(candidate)
-    if given is None:
+    # Checked before any comparison: compare_digest raises TypeError on a
+    # non-ASCII str, and a malformed hash must simply be "no match".
+    if type(candidate) is not str or len(candidate) != HASH_LENGTH:
         return None
     try:
-        message = _message(user_id)
-    except (TypeError, UnicodeEncodeError):  # a lone surrogate has no UTF-8 form
+        given = bytes.fromhex(candidate)
+        # A str user id, or an int (not a bool) hashed as its decimal string.
+        if type(user_id) is str:
+            message = user_id.encode("utf-8")
+        elif type(user_id) is int:
+            message = str(user_id).encode("utf-8")
+        else:
+            return None
+    except (ValueError, UnicodeEncodeError):  # not hex; a lone surrogate has no UTF-8 form
+        return None
+    # fromhex skips ASCII whitespace; 64 characters make 32 bytes only if all are hex digits.
+    if len(given) != HASH_LENGTH // 2:
         return None
     found: int | None = None
     for index, secret in enumerate(secrets):
-        if hmac.compare_digest(_mac(secret, message), given) and found is None:
+        if compare_digest(digest(_key(secret), message, "sha256"), given) and found is None:
             found = index
     return found
 

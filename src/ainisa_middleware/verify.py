@@ -18,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from .config import MiddlewareConfig
-from .models import AinisaUser, Business, Status
+from .models import AinisaUser, Business, Status, verified_user
 from .request import BodyKind, ParsedRequest, Source, parse_request
 from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method, sync_caller
 from .rewrite import ALL_IDENTITY, HASH_ONLY, rewrite_flat, rewrite_json
@@ -48,23 +48,13 @@ class Decision:
 
 
 _JSON, _FORM, _QUERY = Source.JSON, Source.FORM, Source.QUERY
+_JSON_BODY, _FORM_BODY = BodyKind.JSON, BodyKind.FORM
+_VERIFIED, _DISABLED = Status.VERIFIED, Status.IDENTITY_DISABLED
 _NO_FIELDS: dict[str, str] = {}
 
 
 def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
-    """The identity's status, its fields as strings when verified, the secret that matched.
-
-    A business without identity is judged all the same and the answer thrown
-    away: it takes as long as one with it, so response time does not reveal
-    its plan.
-    """
-    status, fields, matched = _judged(parsed, business)
-    if business.identity_enabled:
-        return status, fields, matched
-    return Status.IDENTITY_DISABLED, _NO_FIELDS, None
-
-
-def _judged(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str, str], int | None]:
+    """The identity's status, its fields as strings when verified, the secret that matched."""
     source = parsed.source
     if source is None:
         return Status.ANONYMOUS, _NO_FIELDS, None
@@ -116,6 +106,7 @@ class Verifier:
 
     def __init__(self, config: MiddlewareConfig, runtime: Runtime = ASYNCIO) -> None:
         self.config = config
+        self._enforce = config.mode == "enforce"
         resolver = config.resolver
         self._resolver = resolver
         self._timeout = config.resolver_timeout
@@ -178,46 +169,37 @@ class Verifier:
     def decide(self, parsed: ParsedRequest, business: Business) -> Decision:
         """Decide the status, whether to reject, and what the app may read."""
         status, fields, matched = _judge(parsed, business)
-        verified = status is Status.VERIFIED
         error: str | None = None
-        if status is not Status.IDENTITY_DISABLED:
-            if self.config.mode == "enforce" and parsed.source is not None and not verified:
+        if not business.identity_enabled:
+            # Judged all the same and thrown away: a business without identity takes
+            # as long as one with it, so response time does not reveal its plan.
+            status, fields, matched = _DISABLED, _NO_FIELDS, None
+        elif status is not _VERIFIED:
+            if self._enforce and parsed.source is not None:
                 error = "identity_verification_failed"
-            elif business.require_identity and not verified:
+            elif business.require_identity:
                 error = "identity_required"
         level = logging.INFO if error is None else logging.WARNING
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
             self._log(level, parsed.widget_id, business, status, error, matched)
         if error is not None:
-            return Decision(user=None, error=error)
+            return Decision(None, error)
 
-        source = parsed.source if verified else None
+        kept = parsed.source if status is _VERIFIED else None
         body: bytes | None = None
-        if parsed.kind is BodyKind.JSON:
-            assert parsed.json_body is not None
-            body = rewrite_json(parsed.json_body, keep_user=source is Source.JSON)
-        elif parsed.kind is BodyKind.FORM:
-            assert parsed.form is not None
-            body = rewrite_flat(parsed.form, HASH_ONLY if source is Source.FORM else ALL_IDENTITY)
+        kind = parsed.kind
+        if kind is _JSON_BODY:
+            body = rewrite_json(parsed.json_body, keep_user=kept is _JSON)  # type: ignore[arg-type]
+        elif kind is _FORM_BODY:
+            body = rewrite_flat(parsed.form, HASH_ONLY if kept is _FORM else ALL_IDENTITY)  # type: ignore[arg-type]
         query: bytes | None = None
         if parsed.query.identity:  # most query strings hold no identity field at all
-            query = rewrite_flat(
-                parsed.query, HASH_ONLY if source is Source.QUERY else ALL_IDENTITY
-            )
-
-        if verified:
-            user = AinisaUser(
-                widget_id=parsed.widget_id,
-                business_id=business.id,
-                status=status,
-                user_id=fields["user_id"],
-                firstname=fields.get("firstname"),
-                lastname=fields.get("lastname"),
-                email=fields.get("email"),
-            )
+            query = rewrite_flat(parsed.query, HASH_ONLY if kept is _QUERY else ALL_IDENTITY)
+        if status is _VERIFIED:
+            user = verified_user(parsed.widget_id, business.id, fields)
         else:
-            user = AinisaUser(widget_id=parsed.widget_id, business_id=business.id, status=status)
-        return Decision(user=user, body=body, query=query)
+            user = AinisaUser(parsed.widget_id, business.id, status)
+        return Decision(user, None, body, query)
 
     def log_error(
         self, code: str, widget_id: str | None = None, exc: BaseException | None = None

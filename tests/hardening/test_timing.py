@@ -10,7 +10,6 @@ patched in for the occasion, must be caught.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import random
@@ -131,7 +130,7 @@ def leaky_compare(a: bytes | str, b: bytes | str) -> bool:
 
 
 def test_the_method_catches_a_comparison_that_stops_early(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(hmac, "compare_digest", leaky_compare)
+    monkeypatch.setattr("ainisa_middleware.signing.compare_digest", leaky_compare)
     kinds = {
         "prefix-0": decide_timer(ENABLED, wrong_with_prefix(0)),
         "prefix-63": decide_timer(ENABLED, wrong_with_prefix(63)),
