@@ -359,7 +359,17 @@ async def _preflight(scope: Scope, receive: Receive) -> tuple[bool, Receive]:
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
-    return _replay_message({"type": "http.request", "body": body, "more_body": False}, receive)
+    """The (rewritten) body as one message, then the server's own messages."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _replay_message(message: Message, receive: Receive) -> Receive:

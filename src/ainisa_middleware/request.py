@@ -319,7 +319,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         text = body.decode("utf-8")
         if text.startswith("\ufeff"):  # as json.loads does: a BOM is not JSON
             raise ValueError("byte order mark")
-        if not _hooks_needed(len(body)):
+        hooks = len(body) <= _HOOKS_UP_TO or _hooks_needed()
+        if not hooks:
             obj = _parse_large(body, text)
         else:
             # JSONDecoder.decode, without its two Python frames: skip whitespace,
@@ -335,11 +336,7 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise RequestError("malformed_body")
     # Fewer brackets than the limit cannot nest past it (brackets inside strings
     # only over-count), so small bodies skip the walk.
-    if (
-        _hooks_needed(len(body))
-        and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH
-        and _too_deep(obj)
-    ):
+    if hooks and body.count(b"{") + body.count(b"[") > MAX_JSON_DEPTH and _too_deep(obj):
         raise RequestError("malformed_body")
     return obj
 
@@ -450,11 +447,14 @@ def _parse_large(body: bytes, text: str) -> Any:
     return obj
 
 
-def _hooks_needed(size: int) -> bool:
-    # Integers of more than MAX_JSON_INT_DIGITS digits are refused by the C
-    # scanner itself only while the interpreter's own limit is at most that.
+def _hooks_needed() -> bool:
+    """Whether a large body must still take the hooks.
+
+    Integers of more than MAX_JSON_INT_DIGITS digits are refused by the C
+    scanner itself only while the interpreter's own limit is at most that.
+    """
     limit = sys.get_int_max_str_digits()
-    return size <= _HOOKS_UP_TO or limit == 0 or limit > MAX_JSON_INT_DIGITS
+    return limit == 0 or limit > MAX_JSON_INT_DIGITS
 
 
 @lru_cache(maxsize=64)
@@ -488,6 +488,10 @@ def body_kind(content_type: str | None) -> BodyKind | None:
     if media == "application/x-www-form-urlencoded":
         return BodyKind.FORM
     return None
+
+
+#: The query string of most chat requests: empty. Shared, and never changed.
+_NO_QUERY: Final = FlatData([], {}, set(), [])
 
 
 @dataclass(slots=True)
@@ -524,17 +528,6 @@ class ParsedRequest:
         if self.source is Source.QUERY:
             return not _IDENTITY.isdisjoint(self.query.ambiguous)
         return False
-
-
-def _json_carries_user_data(user: object) -> bool:
-    if isinstance(user, dict):
-        # A loop, not any(): no generator per request.
-        for key, value in user.items():  # noqa: SIM110
-            if key in _IDENTITY and value != "":
-                return True
-        return False
-    # A user that is not an object is malformed data, not absent data.
-    return user != "" and user is not None
 
 
 def _widget_id(header: str | None, query: FlatData, body: list[object]) -> str:
@@ -625,7 +618,7 @@ def parse_request(
         body_widget_ids.extend(form.widget_ids)
     # Most chat requests carry no query string: skip the parser's call.
     if not query_string:
-        query = FlatData([], {}, set(), [])
+        query = _NO_QUERY
     elif _field_count(query_string) > max_form_fields:
         raise RequestError("malformed_request")
     else:
@@ -635,15 +628,33 @@ def parse_request(
         raise RequestError("malformed_request")
     if form is not None and WIDGET_ID_FIELD in form.ambiguous:
         raise RequestError("malformed_widget_id")
-    widget_id = _widget_id(widget_header, query, body_widget_ids)
+    if (
+        query is _NO_QUERY
+        and not body_widget_ids
+        and widget_header is not None
+        and _WIDGET_ID.fullmatch(widget_header) is not None
+    ):
+        widget_id = widget_header  # the common case, the header alone: nothing to compare
+    else:
+        widget_id = _widget_id(widget_header, query, body_widget_ids)
 
     if query.repeated or (form is not None and form.repeated):
         raise RequestError("malformed_request", widget_id)
     source: Source | None = None
     sources = 0
-    if json_body is not None and _json_carries_user_data(json_body.get(_JSON_USER_KEY, "")):
-        source = _JSON_SOURCE
-        sources += 1
+    if json_body is not None:
+        user = json_body.get(_JSON_USER_KEY, "")
+        if type(user) is dict:
+            # A loop, not any() or a helper: no extra frame on every request.
+            for key, value in user.items():
+                if key in _IDENTITY and value != "":
+                    source = _JSON_SOURCE
+                    sources += 1
+                    break
+        elif user != "" and user is not None:
+            # A user that is not an object is malformed data, not absent data.
+            source = _JSON_SOURCE
+            sources += 1
     if form is not None and form.carries_user_data:
         source = _FORM_SOURCE
         sources += 1

@@ -268,13 +268,24 @@ class CachedResolver:
         self._async_inner = async_caller(inner)
 
     def peek(self, widget_id: str) -> tuple[bool, Business | None]:
-        """Answer from the cache only: ``(True, business_or_None)`` or ``(False, None)``."""
+        """Answer from the cache only: ``(True, business_or_None)`` or ``(False, None)``.
+
+        A fresh hit, the answer to almost every request, takes no lock: reading
+        a dict and moving a key of an ``OrderedDict`` are each atomic under the
+        GIL, and a key evicted in between is simply not moved.
+        """
         now = self._clock()
+        hit = self._hits.get(widget_id)
+        if hit is not None and hit[0] > now:
+            try:  # noqa: SIM105 - contextlib.suppress costs two calls on every hit
+                self._hits.move_to_end(widget_id)
+            except KeyError:  # evicted by another thread since: still a valid answer
+                pass
+            return True, hit[1]
         with self._lock:
             hit = self._hits.get(widget_id)
             if hit is not None:
                 if hit[0] > now:
-                    self._hits.move_to_end(widget_id)
                     return True, hit[1]
                 del self._hits[widget_id]
             expires = self._misses.get(widget_id)
