@@ -767,9 +767,9 @@ def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
     middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS)
     real_inspect = middleware.verifier.inspect
 
-    def inspect(**kwargs: Any) -> Any:
+    def inspect(*args: Any) -> Any:
         threads.append(threading.get_ident())
-        return real_inspect(**kwargs)
+        return real_inspect(*args)
 
     middleware.verifier.inspect = inspect  # type: ignore[assignment]
     with TestClient(middleware) as client:
@@ -860,7 +860,7 @@ def test_large_bodies_are_parsed_in_a_worker_thread_one_at_a_time(
     most = 0
     threads: set[int] = set()
 
-    def slow_inspect(**kwargs: Any) -> Any:
+    def slow_inspect(*args: Any) -> Any:
         nonlocal most
         with lock:
             running.append(1)
@@ -869,7 +869,7 @@ def test_large_bodies_are_parsed_in_a_worker_thread_one_at_a_time(
         time.sleep(0.02)
         with lock:
             running.pop()
-        return inspect(**kwargs)
+        return inspect(*args)
 
     monkeypatch.setattr(middleware.verifier, "inspect", slow_inspect)
     assert _run_concurrently(middleware, [_LARGE] * 3) == [204] * 3
@@ -885,11 +885,11 @@ def test_the_next_large_body_waits_twice_the_last_ones_parse(
     inspect = middleware.verifier.inspect
     spans: list[tuple[float, float]] = []
 
-    def slow_inspect(**kwargs: Any) -> Any:
+    def slow_inspect(*args: Any) -> Any:
         started = time.perf_counter()
         try:
             time.sleep(0.05)
-            return inspect(**kwargs)
+            return inspect(*args)
         finally:
             spans.append((started, time.perf_counter()))
 

@@ -206,21 +206,10 @@ class AinisaMiddleware:
             query = scope.get("query_string", b"")
             if len(body) > OFF_LOOP_BODY_SIZE:
                 parsed: ParsedRequest = await _off_loop(
-                    partial(
-                        verifier.inspect,
-                        content_type=content_type,
-                        widget_header=widget_header,
-                        query_string=query,
-                        body=body,
-                    )
+                    partial(verifier.inspect, content_type, widget_header, query, body)
                 )
             else:
-                parsed = verifier.inspect(
-                    content_type=content_type,
-                    widget_header=widget_header,
-                    query_string=query,
-                    body=body,
-                )
+                parsed = verifier.inspect(content_type, widget_header, query, body)
         except _Disconnected:
             return  # nobody is listening: the app is never called
         except RequestError as error:

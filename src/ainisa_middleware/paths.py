@@ -87,9 +87,8 @@ class PathMatcher:
         ``--root-path`` do, the WSGI convention and older ASGI servers do not),
         so each reading is also tried without it, and the path joined to it.
         """
-        if self._everything:
-            return True
-        if self._covers(path):  # the common case: a plain path that matches
+        # The common case, a plain path that matches, in line.
+        if self._everything or path in self._exact or path.startswith(self._prefixes):
             return True
         seen = readings(path)
         if any(self._covers(reading) for reading in seen):

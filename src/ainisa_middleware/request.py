@@ -578,11 +578,11 @@ def _reads_as_json(body: bytes) -> bool:
 
 
 def parse_request(
-    *,
     content_type: str | None,
     widget_header: str | None,
     query_string: bytes,
     body: bytes,
+    *,
     max_body_size: int,
     max_form_fields: int = 1000,
 ) -> ParsedRequest:

@@ -8,9 +8,21 @@ taken does not reveal which secret, if any, matched.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from hmac import compare_digest, digest
+from hmac import compare_digest
+
+
+def _one_shot() -> Callable[[bytes, bytes, str], bytes]:
+    """OpenSSL's one-shot HMAC, which ``hmac.digest`` calls: one C call, no Python frame."""
+    try:
+        from _hashlib import hmac_digest
+    except ImportError:  # pragma: no cover - a Python built without OpenSSL
+        return hmac.digest
+    return hmac_digest
+
+
+_digest = _one_shot()
 
 __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 
@@ -111,7 +123,7 @@ def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) 
         return None
     found: int | None = None
     for index, secret in enumerate(secrets):
-        if compare_digest(digest(_key(secret), message, "sha256"), given) and found is None:
+        if compare_digest(_digest(_key(secret), message, "sha256"), given) and found is None:
             found = index
     return found
 

@@ -122,6 +122,7 @@ class AinisaWSGIMiddleware:
         )
         self.verifier = Verifier(self.config)
         self._matches = self.config.matcher.matches
+        self._limit = self.config.max_body_size
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         # Prefixes match the decoded UTF-8 path, as on the other hosts.
@@ -132,44 +133,50 @@ class AinisaWSGIMiddleware:
         if not root.isascii():
             root = _environ_bytes(root).decode("utf-8", "replace")
         if (
-            environ.get("REQUEST_METHOD") == "OPTIONS"
-            and _is_preflight(environ, self.config.max_body_size)
+            environ.get("REQUEST_METHOD") == "OPTIONS" and _is_preflight(environ, self._limit)
         ) or not self._matches(path, root):
             return self.app(environ, start_response)
-        outcome = self._handle(environ)
-        if isinstance(outcome, str):
-            error = RENDERED[outcome]
-            start_response(error.status_line, list(error.headers))
-            return [error.body]
-        return self.app(outcome, start_response)
-
-    def _handle(self, environ: WSGIEnvironment) -> WSGIEnvironment | str:
-        """The environ to call the app with, or the error code to answer."""
+        # From here on the request is the middleware's: translate in, ask the
+        # engine, translate out (one function: this runs on every chat request).
         verifier = self.verifier
+        limit = self._limit
         try:
-            body = _read_body(environ, self.config.max_body_size)
+            length: str = environ.get("CONTENT_LENGTH", "")
+            size = int(length) if length.isdigit() else -1
+            if (
+                0 <= size <= limit
+                and "wsgi.input_terminated" not in environ
+                and environ.keys().isdisjoint(READ_ABOVE)
+            ):
+                # The common case, a Content-Length within the limit and no framework
+                # above: read exactly that much, as werkzeug's LimitedStream would.
+                body = environ["wsgi.input"].read(size) if size else b""
+                if len(body) != size:  # a short read: read on, or find the body cut short
+                    body += _read_exactly(environ["wsgi.input"], size - len(body))
+            else:
+                body = _read_body(environ, limit)
             query: str = environ.get("QUERY_STRING", "")
             parsed = verifier.inspect(
-                content_type=environ.get("CONTENT_TYPE"),
-                widget_header=environ.get(_WIDGET_HEADER_KEY),
-                query_string=_environ_bytes(query) if query else b"",
-                body=body,
+                environ.get("CONTENT_TYPE"),
+                environ.get(_WIDGET_HEADER_KEY),
+                _environ_bytes(query) if query else b"",
+                body,
             )
         except RequestError as error:
             verifier.log_error(error.code, error.widget_id)
-            return error.code
+            return _refuse(error.code, start_response)
         except Unreadable as exc:
             verifier.log_error("malformed_body", None, exc.__cause__)
-            return "malformed_body"
+            return _refuse("malformed_body", start_response)
 
         business = verifier.peek(parsed.widget_id)
         if business is None:
             business = verifier.lookup(parsed.widget_id)
         if isinstance(business, str):
-            return business
+            return _refuse(business, start_response)
         decision = verifier.decide(parsed, business)
         if decision.error is not None:
-            return decision.error
+            return _refuse(decision.error, start_response)
 
         final = body if decision.body is None else decision.body
         new = clean_environ(environ)
@@ -178,11 +185,18 @@ class AinisaWSGIMiddleware:
             new["CONTENT_LENGTH"] = str(len(final))
         if decision.query is not None:
             new["QUERY_STRING"] = decision.query.decode("latin-1")
-        for key in RAW_TARGET_KEYS:
-            if key in new:
-                new[key] = rewrite_target(new[key], new.get("QUERY_STRING", ""))
+        if "RAW_URI" in new or "REQUEST_URI" in new:
+            for key in RAW_TARGET_KEYS:
+                if key in new:
+                    new[key] = rewrite_target(new[key], new.get("QUERY_STRING", ""))
         new[ENVIRON_KEY] = decision.user
-        return new
+        return self.app(new, start_response)
+
+
+def _refuse(code: str, start_response: StartResponse) -> list[bytes]:
+    error = RENDERED[code]
+    start_response(error.status_line, list(error.headers))
+    return [error.body]
 
 
 def _environ_bytes(value: str) -> bytes:
@@ -230,14 +244,14 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     neither, the body is empty, as werkzeug's ``get_input_stream`` has it.
     """
     declared = declared_length(environ.get("CONTENT_LENGTH"), limit)
-    if not READ_ABOVE.isdisjoint(environ):
+    if not environ.keys().isdisjoint(READ_ABOVE):
         kept = body_kept_above(environ, limit)
         if kept is not None:
             return kept
     terminated = "wsgi.input_terminated" in environ
     if declared is not None and not terminated:
         # The common case, a Content-Length within the limit.
-        return _read_exactly(environ["wsgi.input"], declared) if declared else b""
+        return _read_exactly(environ["wsgi.input"], declared)
     if not terminated:
         return b""
     reader = BodyReader(limit)
@@ -264,6 +278,8 @@ def _read_exactly(stream: Any, length: int) -> bytes:
     A ``Content-Length`` that promised more than the client sent is a body that
     cannot be inspected whole (``400 malformed_body``).
     """
+    if not length:
+        return b""
     chunks: list[bytes] = []
     remaining = length
     while remaining > 0:

@@ -150,10 +150,7 @@ class AinisaMiddleware:
         try:
             body = _read_body(request, self.config.max_body_size)
             parsed = self.verifier.inspect(
-                content_type=meta.get("CONTENT_TYPE"),
-                widget_header=meta.get(_WIDGET_HEADER),
-                query_string=_query_bytes(request),
-                body=body,
+                meta.get("CONTENT_TYPE"), meta.get(_WIDGET_HEADER), _query_bytes(request), body
             )
         except RequestError as error:
             self.verifier.log_error(error.code, error.widget_id)
