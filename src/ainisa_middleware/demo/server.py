@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ainisa_middleware.cli import CommandError
+from ainisa_middleware.cli.common import CommandError
 
 from .app import create_app
 from .data import BUSINESSES, USERS

@@ -1,16 +1,21 @@
 """``ainisa-middleware demo``: the command line of the demo.
 
 Only the standard library is imported here, so the command is listed (and
-explains how to install its extra) even where FastAPI and uvicorn are missing.
+explains how to install its extra) even where FastAPI and uvicorn are missing;
+the demo itself loads when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ainisa_middleware.cli import CommandError
+from .common import CommandError, add_command
 
-__all__ = ["add_demo_command", "run_demo"]
+if TYPE_CHECKING:
+    from .common import Subparsers
+
+__all__ = ["add_commands", "run_demo"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,9 +32,12 @@ def _port(text: str) -> int:
     return port
 
 
-def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
+def add_commands(commands: Subparsers) -> None:
+    """Add ``demo`` to the command line."""
+    parser = add_command(
+        commands,
         "demo",
+        run_demo,
         help="run the local demo: a website, the reference widget and a verified chat",
         description="Serve two demo business websites with the reference chat widget and a "
         "chat backend behind AinisaMiddleware, on a SQL store seeded on first use. "
@@ -56,12 +64,12 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default="strip",
         help="strip: unverified visitors chat anonymously (default); enforce: they get 401",
     )
-    parser.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """Serve the demo until Ctrl-C; a missing dependency names the extra to install."""
     try:
-        from .server import serve
+        from ainisa_middleware.demo.server import serve
     except ImportError as exc:
         missing = exc.name or "a dependency"
         raise CommandError(
