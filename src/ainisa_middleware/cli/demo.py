@@ -1,8 +1,9 @@
 """``ainisa-middleware demo``: the command line of the demo.
 
 Only the standard library is imported here, so the command is listed (and
-explains how to install its extra) even where FastAPI and uvicorn are missing;
-the demo itself loads when the command runs.
+explains how to install its extra) even where FastAPI and uvicorn are missing.
+The demo itself is the separate package :mod:`ainisa_demo`, imported when the
+command runs; nothing else in the library imports it.
 """
 
 from __future__ import annotations
@@ -69,11 +70,17 @@ def add_commands(commands: Subparsers) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Serve the demo until Ctrl-C; a missing dependency names the extra to install."""
     try:
-        from ainisa_middleware.demo.server import serve
+        # The demo is a package of its own (ainisa_demo), loaded only here.
+        from ainisa_demo.server import DemoError, serve
     except ImportError as exc:
         missing = exc.name or "a dependency"
         raise CommandError(
             f"the demo needs its extra ({missing} is not installed): "
             'pip install "ainisa-middleware[demo]"'
         ) from exc
-    return serve(host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode)
+    try:
+        return serve(
+            host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode
+        )
+    except DemoError as error:
+        raise CommandError(str(error)) from error
