@@ -23,12 +23,12 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
+from ainisa_demo.app import SESSION_COOKIE, create_app
+from ainisa_demo.data import CAFE, SHOP, USERS
+from ainisa_demo.server import banner, base_url, serve
+from ainisa_demo.store import TABLE_PREFIX, DemoStore, sqlite_file
 from ainisa_middleware import user_hash
 from ainisa_middleware.cli import main
-from ainisa_middleware.demo.app import SESSION_COOKIE, create_app
-from ainisa_middleware.demo.data import CAFE, SHOP, USERS
-from ainisa_middleware.demo.server import banner, base_url, serve
-from ainisa_middleware.demo.store import TABLE_PREFIX, DemoStore, sqlite_file
 from ainisa_middleware.stores.sql import SQLStore
 
 WIDGET = {"X-Ainisa-Widget-Id": SHOP.widget_id}
@@ -373,7 +373,8 @@ def test_demo_refuses_bad_ports(port: str, capsys: pytest.CaptureFixture[str]) -
 def test_demo_without_its_extra_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delitem(sys.modules, "ainisa_middleware.demo.server", raising=False)
+    for name in [m for m in sys.modules if m.split(".")[0] == "ainisa_demo"]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if it were not installed
     assert main(["demo"]) == 2
     err = capsys.readouterr().err

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ainisa_middleware.demo.server import build_server
+from ainisa_demo.server import build_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from ainisa_middleware import user_hash
 from ainisa_middleware.cli import main
-from ainisa_middleware.stores.cli import parse_duration
+from ainisa_middleware.cli.store import parse_duration
 from ainisa_middleware.stores.sql import SQLResolver, SQLStore
 
 from .test_sql_asgi import client_for, message

@@ -18,14 +18,16 @@ from cryptography.fernet import Fernet
 
 from ainisa_middleware import Business, user_hash, verify_user_hash
 from ainisa_middleware.errors import ConfigurationError
-from ainisa_middleware.stores import sql
 from ainisa_middleware.stores.sql import (
     DEFAULT_IDENTITY_PLANS,
     SCHEMA_VERSION,
     SQLResolver,
     SQLStore,
     StoreError,
+    crypto,
+    schema,
 )
+from ainisa_middleware.stores.sql import engine as sql_engine
 
 from .conftest import FakeClock, FakeMonotonic, StoreFactory
 
@@ -93,12 +95,12 @@ def test_init_runs_each_missing_migration_once(
     store.init()
     ran: list[int] = []
 
-    def add_note_column(conn: sa.Connection, tables: sql._Tables) -> None:
+    def add_note_column(conn: sa.Connection, tables: schema.Tables) -> None:
         ran.append(2)
         conn.execute(sa.text(f"ALTER TABLE {tables.businesses.name} ADD COLUMN note VARCHAR(20)"))
 
-    monkeypatch.setattr(sql, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(sql.MIGRATIONS, 2, add_note_column)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(schema.MIGRATIONS, 2, add_note_column)
     assert store.init() == 2
     assert store.init() == 2
     assert ran == [2]
@@ -106,7 +108,7 @@ def test_init_runs_each_missing_migration_once(
         c["name"] for c in sa.inspect(store.engine).get_columns(store.tables.businesses.name)
     }
     assert "note" in columns
-    monkeypatch.setattr(sql, "SCHEMA_VERSION", 1)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
     with pytest.raises(StoreError, match="version 2, newer"):
         store.init()
     with pytest.raises(StoreError, match="schema version 2"):
@@ -414,7 +416,7 @@ def test_a_value_in_an_unknown_format_is_refused(shop: SQLStore) -> None:
 def test_plaintext_storage_is_warned_about_once(
     shop: SQLStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql, "_warned", set())
+    monkeypatch.setattr(crypto, "_warned", set())
     with caplog.at_level(logging.WARNING, logger="ainisa_middleware.stores.sql"):
         new = shop.rotate_secret("shop")
         shop.rotate_secret("shop")
@@ -653,7 +655,7 @@ def test_an_in_memory_database_is_shared_by_every_thread() -> None:
 
 
 def test_timeouts_reach_each_driver() -> None:
-    connect_args = sql._connect_args
+    connect_args = sql_engine.connect_args
     assert connect_args(sa.make_url("sqlite:///x.db"), 2.5) == {"timeout": 2.5}
     assert connect_args(sa.make_url("postgresql+psycopg://h/db"), 2.5) == {
         "connect_timeout": 3,
@@ -731,7 +733,7 @@ def test_a_dropped_connection_is_retried_once(shop: SQLStore) -> None:
             raise error
         return "answer"
 
-    assert sql._once_more(flaky) == "answer"
+    assert sql_engine.once_more(flaky) == "answer"
     assert len(calls) == 2
     calls.clear()
 
@@ -740,5 +742,5 @@ def test_a_dropped_connection_is_retried_once(shop: SQLStore) -> None:
         raise sa.exc.OperationalError("SELECT", {}, Exception("connection refused"))
 
     with pytest.raises(sa.exc.OperationalError):
-        sql._once_more(down)
+        sql_engine.once_more(down)
     assert len(calls) == 1

@@ -10,13 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-try:
-    import sqlalchemy as sa
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "The demo needs SQLAlchemy: install it with 'pip install \"ainisa-middleware[demo]\"'.",
-        name=exc.name,
-    ) from exc
+import sqlalchemy as sa
 
 from ainisa_middleware.stores.sql import SQLResolver, SQLStore, StoreError
 

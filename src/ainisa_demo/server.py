@@ -7,25 +7,21 @@ import ipaddress
 import sys
 from typing import Any, TextIO
 
-try:
-    import uvicorn
-    import uvicorn.config
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError(
-        "The demo needs uvicorn: install it with 'pip install \"ainisa-middleware[demo]\"'.",
-        name=exc.name,
-    ) from exc
-
+import uvicorn
+import uvicorn.config
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from ainisa_middleware.cli import CommandError
 from ainisa_middleware.config import Mode
 
 from .app import create_app
 from .data import BUSINESSES, USERS
 from .store import DemoStore
 
-__all__ = ["banner", "build_server", "log_config", "serve"]
+__all__ = ["DemoError", "banner", "build_server", "log_config", "serve"]
+
+
+class DemoError(Exception):
+    """The demo cannot start; the message says why in one line (the command prints it)."""
 
 
 def base_url(host: str, port: int) -> str:
@@ -92,9 +88,9 @@ def build_server(
     try:
         app = create_app(db_url, mode=mode, reset=reset)
     except ArgumentError as exc:
-        raise CommandError(f"--db {db_url!r} is not a SQLAlchemy URL: {exc}") from exc
+        raise DemoError(f"--db {db_url!r} is not a SQLAlchemy URL: {exc}") from exc
     except SQLAlchemyError as exc:
-        raise CommandError(f"cannot open the store at {db_url!r}: {exc}") from exc
+        raise DemoError(f"cannot open the store at {db_url!r}: {exc}") from exc
     config = uvicorn.Config(
         app,
         host=host,
@@ -134,7 +130,7 @@ def serve(
         pass  # uvicorn has shut down; it re-raises the signal for the caller
     except SystemExit as exc:
         # uvicorn exits when it cannot listen (port taken, address not local).
-        raise CommandError(
+        raise DemoError(
             f"could not serve on {host}:{port}; is another demo running? try --port"
         ) from exc
     print("Demo stopped.", file=out)

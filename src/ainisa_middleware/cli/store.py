@@ -1,6 +1,8 @@
 """The store's commands: ``store``, ``business``, ``widget`` and ``secret``.
 
-This module imports only the standard library; each command imports
+The data layer (:mod:`ainisa_middleware.stores.sql`) knows nothing of argparse;
+this module turns its calls and errors into commands and one-line messages.
+It imports only the standard library; each command imports
 :mod:`ainisa_middleware.stores.sql` when it runs, so ``ainisa-middleware hash``
 works without SQLAlchemy and the store commands say which extra to install.
 Every command takes ``--db URL`` (default ``$AINISA_DATABASE_URL``, else
@@ -13,17 +15,17 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ainisa_middleware.cli import CommandError
+from .common import CommandError, Handler, add_command, add_group
 
 if TYPE_CHECKING:
-    from .sql import SQLStore
+    from ainisa_middleware.stores.sql import SQLStore
 
-    _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+    from .common import Subparsers
 
 __all__ = ["add_commands", "parse_duration"]
 
@@ -54,7 +56,7 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
     try:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from .sql import SQLStore, StoreError, describe_error
+        from ainisa_middleware.stores.sql import SQLStore, StoreError, describe_error
     except ImportError:
         raise CommandError(
             "the store commands need SQLAlchemy and cryptography: "
@@ -100,13 +102,6 @@ def _db_option() -> argparse.ArgumentParser:
     return parent
 
 
-def _group(commands: _Subparsers, name: str, help: str) -> _Subparsers:
-    parser = commands.add_parser(name, help=help, description=help)
-    actions = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")
-    actions.required = True
-    return actions
-
-
 # -- store -------------------------------------------------------------------------------
 
 
@@ -126,7 +121,7 @@ def _store_init(args: argparse.Namespace) -> int:
 
 def _store_genkey(args: argparse.Namespace) -> int:
     try:
-        from .sql import generate_master_key
+        from ainisa_middleware.stores.sql import generate_master_key
     except ImportError:
         raise CommandError(
             'genkey needs cryptography: pip install "ainisa-middleware[sql]"'
@@ -269,20 +264,13 @@ def _secret_retire(args: argparse.Namespace) -> int:
 # -- registration ------------------------------------------------------------------------
 
 
-def _add(
-    actions: _Subparsers,
-    name: str,
-    func: Callable[[argparse.Namespace], int],
-    help: str,
-) -> argparse.ArgumentParser:
-    parser = actions.add_parser(name, parents=[_db_option()], help=help, description=help)
-    parser.set_defaults(func=func)
-    return parser
+def _add(actions: Subparsers, name: str, func: Handler, help: str) -> argparse.ArgumentParser:
+    return add_command(actions, name, func, help=help, parents=[_db_option()])
 
 
-def add_commands(commands: _Subparsers) -> None:
+def add_commands(commands: Subparsers) -> None:
     """Add ``store``, ``business``, ``widget`` and ``secret`` to the command line."""
-    store = _group(commands, "store", "create and maintain the business store (SQL)")
+    store = add_group(commands, "store", "create and maintain the business store (SQL)")
     _add(store, "init", _store_init, "create the schema, or upgrade it; safe to repeat")
     _add(store, "genkey", _store_genkey, "print a new key for AINISA_MASTER_KEY")
     _add(
@@ -292,7 +280,7 @@ def add_commands(commands: _Subparsers) -> None:
         "encrypt every secret under the first key of AINISA_MASTER_KEY",
     )
 
-    business = _group(commands, "business", "add, change and show businesses")
+    business = add_group(commands, "business", "add, change and show businesses")
     add = _add(business, "add", _business_add, "add a business")
     add.add_argument("business_id", metavar="ID")
     add.add_argument("--name", help="display name (default: the ID)")
@@ -313,7 +301,7 @@ def add_commands(commands: _Subparsers) -> None:
         "--reveal", action="store_true", help="also print secret values (they are hidden)"
     )
 
-    widget = _group(commands, "widget", "register and disable widgets")
+    widget = add_group(commands, "widget", "register and disable widgets")
     wadd = _add(widget, "add", _widget_add, "register a widget ID for a business")
     wadd.add_argument("widget_id", metavar="WIDGET_ID")
     wadd.add_argument("--business", required=True, metavar="ID")
@@ -323,7 +311,7 @@ def add_commands(commands: _Subparsers) -> None:
     ):
         _add(widget, name, func, text).add_argument("widget_id", metavar="WIDGET_ID")
 
-    secret = _group(commands, "secret", "rotate and retire secrets")
+    secret = add_group(commands, "secret", "rotate and retire secrets")
     rotate = _add(
         secret,
         "rotate",

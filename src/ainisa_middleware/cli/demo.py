@@ -2,15 +2,21 @@
 
 Only the standard library is imported here, so the command is listed (and
 explains how to install its extra) even where FastAPI and uvicorn are missing.
+The demo itself is the separate package :mod:`ainisa_demo`, imported when the
+command runs; nothing else in the library imports it.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ainisa_middleware.cli import CommandError
+from .common import CommandError, add_command
 
-__all__ = ["add_demo_command", "run_demo"]
+if TYPE_CHECKING:
+    from .common import Subparsers
+
+__all__ = ["add_commands", "run_demo"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,9 +33,12 @@ def _port(text: str) -> int:
     return port
 
 
-def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
+def add_commands(commands: Subparsers) -> None:
+    """Add ``demo`` to the command line."""
+    parser = add_command(
+        commands,
         "demo",
+        run_demo,
         help="run the local demo: a website, the reference widget and a verified chat",
         description="Serve two demo business websites with the reference chat widget and a "
         "chat backend behind AinisaMiddleware, on a SQL store seeded on first use. "
@@ -56,16 +65,22 @@ def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default="strip",
         help="strip: unverified visitors chat anonymously (default); enforce: they get 401",
     )
-    parser.set_defaults(func=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """Serve the demo until Ctrl-C; a missing dependency names the extra to install."""
     try:
-        from .server import serve
+        # The demo is a package of its own (ainisa_demo), loaded only here.
+        from ainisa_demo.server import DemoError, serve
     except ImportError as exc:
         missing = exc.name or "a dependency"
         raise CommandError(
             f"the demo needs its extra ({missing} is not installed): "
             'pip install "ainisa-middleware[demo]"'
         ) from exc
-    return serve(host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode)
+    try:
+        return serve(
+            host=args.host, port=args.port, db_url=args.db, reset=args.reset, mode=args.mode
+        )
+    except DemoError as error:
+        raise CommandError(str(error)) from error
