@@ -2,7 +2,7 @@
 
 Run it from the repository root::
 
-    pip install -e ".[wsgi]" flask
+    pip install -e ".[flask]"
     export AINISA_DEMO_SECRET='pick-a-secret'
     flask --app examples/flask/app.py run --port 5000
 """
