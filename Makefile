@@ -24,7 +24,7 @@ CHROMIUM := /usr/bin/chromium
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
 	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
-	@echo "make bench  the benchmark (under 10 minutes); tables in docs/performance.md"
+	@echo "make bench  the benchmark (under 15 minutes); tables in docs/performance.md"
 	@echo "make hardening  long property profile and the soak (under 15 minutes)"
 	@echo "make fuzz   each fuzz target for FUZZ_SECONDS (default 180), in parallel"
 
@@ -84,6 +84,11 @@ bench: $(BENCH_STAMP)
 		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; } \
 		|| echo "wrk could not be installed: the network runs will be skipped"; }
 	$(BIN)/python -m bench --hosts $(BENCH_HOSTS) --docs docs/performance.md
+	@command -v valgrind >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y valgrind || \
+			{ apt-get update && apt-get install -y valgrind; }; fi; }
+	$(BIN)/python -m bench.callgrind --hosts asgi,wsgi,django --sizes 200,65536,1000000 \
+		--docs docs/performance.md
 
 # Hardening (docs/threat-model.md). The long property profile runs in two processes
 # (core + ASGI, WSGI + Django), both stopping HARDENING_SECONDS after the start even if

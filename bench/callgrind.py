@@ -36,7 +36,18 @@ COUNTED = {
     "wsgi": ("bare", "ours", "floor", "naive"),
     "django": ("bare", "ours", "floor", "naive"),
 }
+#: Requests replayed before counting, fewer for large bodies (each is costly under valgrind).
 WARM_UP = 200
+
+
+def warm_up(size: int) -> int:
+    return max(3, min(WARM_UP, 200_000 // size))
+
+
+def count_for(size: int, count: int) -> int:
+    """Requests counted at ``size``: ``count``, fewer for large bodies (the total is alike)."""
+    return max(3, min(count, 4_000_000 // size))
+
 
 _SHIM = r"""
 #include <valgrind/callgrind.h>
@@ -82,9 +93,9 @@ def _child(host: str, names: Sequence[str], sizes: Sequence[int], count: int, sh
         try:
             for size in sizes:
                 request = workload.build("verified", size)
-                driver.run(request, WARM_UP)
+                driver.run(request, warm_up(size))
                 lib.ainisa_zero()
-                driver.run(request, count)
+                driver.run(request, count_for(size, count))
                 lib.ainisa_dump(f"{name}@{size}".encode())
         finally:
             driver.close()
@@ -129,7 +140,7 @@ def count_host(
         if trigger is None or totals is None:
             continue
         name, _, size = trigger.group(1).partition("@")
-        result.setdefault(name, {})[int(size)] = int(totals.group(1)) / count
+        result.setdefault(name, {})[int(size)] = int(totals.group(1)) / count_for(int(size), count)
     return result
 
 
@@ -184,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="200")
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--docs", type=Path, help="also write the table into this page")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--shim", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -197,8 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     except CallgrindUnavailable as exc:
         print(f"bench.callgrind: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2) if args.json else format_report(report, sizes))
+    table = format_report(report, sizes)
+    print(json.dumps(report, indent=2) if args.json else table)
+    if args.docs is not None:
+        write_docs(args.docs, table)
     return 0
+
+
+MARK_START = "<!-- callgrind:start -->"
+MARK_END = "<!-- callgrind:end -->"
+
+
+def write_docs(path: Path, table: str) -> None:
+    """Put ``table`` between the page's callgrind markers (the rest of the page is kept)."""
+    text = path.read_text()
+    start, end = text.index(MARK_START) + len(MARK_START), text.index(MARK_END)
+    path.write_text(text[:start] + "\n" + table + "\n" + text[end:])
 
 
 if __name__ == "__main__":

@@ -109,3 +109,37 @@ def test_parse_bench_smoke_run_prints_every_table(capsys: pytest.CaptureFixture[
     # What it changes for a while is as it was.
     assert hooks_up_to == parse_bench.request_module._HOOKS_UP_TO
     assert gc.isenabled()
+
+
+def test_callgrind_ratios_subtract_the_bare_app() -> None:
+    from bench.callgrind import format_report, ratios
+
+    counts = {
+        "bare": {200: 100.0},
+        "ours": {200: 220.0},
+        "floor": {200: 200.0},
+        "naive": {200: 250.0},
+    }
+    found = ratios(counts)
+    assert found["ours added"] == 120.0
+    assert found["ours / floor"] == 1.2
+    assert found["ours / naive"] == 0.8
+    table = format_report({"asgi": {"instructions": counts, "200 B": found}}, [200])
+    assert "| asgi | 200 B | 100 | 120 | 100 | 150 | 1.20x | 0.80x |" in table
+
+
+def test_callgrind_counts_instructions_of_every_variant(tmp_path: Path) -> None:
+    import shutil
+
+    from bench import callgrind
+
+    if shutil.which("valgrind") is None:  # pragma: no cover - valgrind is on every CI machine
+        pytest.fail("valgrind is missing: apt-get install valgrind")
+    page = tmp_path / "page.md"
+    page.write_text(f"before\n{callgrind.MARK_START}\nold\n{callgrind.MARK_END}\nafter\n")
+    assert callgrind.main(["--hosts", "wsgi", "--count", "3", "--docs", str(page)]) == 0
+    text = page.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| wsgi | 200 B"))
+    bare, ours, floor = (float(cell.replace(",", "")) for cell in row.split("|")[3:6])
+    assert bare > 50_000 and ours > 0 and floor > 0  # real counts, not zeros
