@@ -255,7 +255,10 @@ class AinisaMiddleware:
             # After the rewrite, so no cached view of the original outlives it.
             _litestar.reset_cache(state, cache, cached, decision.body)
         state[STATE_KEY] = decision.user
-        await self.app(new, _replay(final, receive), send)
+        replay = _replay_message(
+            {"type": "http.request", "body": final, "more_body": False}, receive
+        )
+        await self.app(new, replay, send)
 
 
 def _headers(
@@ -347,22 +350,9 @@ async def _preflight(scope: Scope, receive: Receive) -> tuple[bool, Receive]:
     return verdict(unannounced_body=unannounced), _replay_message(first, receive)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The (rewritten) body as one message, then the server's own messages."""
-    given = False
-
-    async def replay() -> Message:
-        nonlocal given
-        if not given:
-            given = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 def _replay_message(message: Message, receive: Receive) -> Receive:
-    """``message`` first, then the server's own messages, so the app still hears a disconnect."""
+    """``message`` first (the rewritten body, or what a preflight check read), then the
+    server's own messages, so the app still hears a disconnect."""
     given = False
 
     async def replay() -> Message:
