@@ -423,6 +423,27 @@ def _may_overflow(outside: bytes) -> bool:
     return _FLOAT_DIGITS in outside.translate(_DIGITS_AS_ZERO)
 
 
+#: Up to this many containers the parsed keys are counted by a walk, past it by re-encoding.
+_WALK_UP_TO: Final = 64
+
+
+def _parsed_keys(obj: dict[str, Any]) -> int:
+    """How many keys the parsed objects hold, all depths together."""
+    count = 0
+    stack: list[Any] = [obj]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            count += len(node)
+            children = node.values()
+        else:
+            children = node
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append(child)
+    return count
+
+
 def _parse_large(body: bytes, text: str) -> Any:
     obj, end = _scan_uncollected(text, _WHITESPACE.match(text).end())  # type: ignore[union-attr]
     if end != len(text) and _WHITESPACE.match(text, end).end() != len(text):  # type: ignore[union-attr]
@@ -436,10 +457,12 @@ def _parse_large(body: bytes, text: str) -> Any:
     # value. A duplicate key collapses in the dict, which then holds fewer keys
     # than the body names: count them again in the C encoder's output.
     keys = outside.count(b":")
-    if outside.count(b"{") == 1 and not _may_overflow(outside):
-        # The top-level object alone, and no number that could be infinite:
-        # the object's own size tells whether a key collapsed.
-        if len(obj) != keys:
+    containers = outside.count(b"{") + outside.count(b"[")
+    if containers <= _WALK_UP_TO and not _may_overflow(outside):
+        # A few containers (a chat message and its user object), and no number
+        # that could be infinite: counting the parsed keys costs a step per
+        # container, where encoding the body again costs a step per byte.
+        if _parsed_keys(obj) != keys:
             raise ValueError("duplicate key")
     # The C encoder raises on an infinite float (allow_nan=False).
     elif _outside_strings(_C_ENCODE(obj).encode("utf-8", "surrogatepass")).count(b":") != keys:
