@@ -23,7 +23,7 @@ from ainisa_middleware._types import Message, Receive, Scope, Send
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
 
 from .cases import BUSINESSES, GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
-from .conftest import AsyncOnlyResolver, CountingResolver, FailingResolver, SlowResolver
+from .conftest import CountingResolver
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -65,36 +65,7 @@ def test_contract_table(case: Case) -> None:
     check(case, response.status_code, response.json())
 
 
-@pytest.mark.parametrize("resolver_kind", ["sync", "async", "cached-sync", "cached-async"])
-def test_every_resolver_kind_gives_the_same_answers(resolver_kind: str) -> None:
-    resolver: object = {
-        "sync": CountingResolver(),
-        "async": AsyncOnlyResolver(),
-        "cached-sync": CachedResolver(CountingResolver()),
-        "cached-async": CachedResolver(AsyncOnlyResolver()),
-    }[resolver_kind]
-    client = TestClient(make_app(resolver))
-    for row in ROWS[:30]:
-        case = row.values[0]
-        if case.mode == "strip":
-            check(case, *_status_json(send(client, case)))
-
-
-def _status_json(response: Any) -> tuple[int, Any]:
-    return response.status_code, response.json()
-
-
-# --- the resolver: consulted once, off the loop, never failing open ----------------------
-
-
-def test_sync_resolver_runs_in_a_worker_thread_once_per_request() -> None:
-    resolver = CountingResolver()
-    client = TestClient(make_app(resolver))
-    main = threading.get_ident()
-    response = client.post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 200
-    assert resolver.calls == ["w_pro"]
-    assert main not in resolver.threads
+# --- the resolver: cache hits on the loop (every kind of resolver: test_resolver_table.py) --
 
 
 def test_cache_hit_is_answered_on_the_event_loop() -> None:
@@ -116,72 +87,6 @@ def test_cache_hit_is_answered_on_the_event_loop() -> None:
         assert len(inner.threads) == 1
         assert len(set(seen)) == 1
         assert inner.threads.isdisjoint(seen)
-
-
-def test_unknown_widget_is_cached_as_a_miss() -> None:
-    inner = CountingResolver()
-    client = TestClient(make_app(CachedResolver(inner)))
-    for _ in range(3):
-        assert client.post("/chat", json={"widget_id": "w_nope"}).status_code == 404
-    assert inner.calls == ["w_nope"]
-
-
-@pytest.mark.parametrize(
-    "exc", [ConnectionError("down"), TimeoutError(), RuntimeError("boom"), ValueError("x")]
-)
-def test_resolver_failure_is_503_never_a_pass(exc: Exception, caplog: Any) -> None:
-    resolver = FailingResolver(exc)
-    client = TestClient(make_app(resolver))
-    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
-        response = client.post("/chat", json={"widget_id": "w_pro", "user": {"user_id": "42"}})
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-    assert resolver.calls == 1
-    assert "resolver_unavailable" in caplog.text
-
-
-def test_resolver_failure_is_not_cached() -> None:
-    resolver = FailingResolver()
-    client = TestClient(make_app(CachedResolver(resolver)))
-    for _ in range(2):
-        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
-    assert resolver.calls == 2
-
-
-def test_resolver_returning_the_wrong_type_is_503() -> None:
-    class Wrong:
-        def resolve(self, widget_id: str) -> Any:
-            return {"id": "shop", "secrets": ["s"]}
-
-    response = TestClient(make_app(Wrong())).post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 503
-
-
-def test_slow_sync_resolver_times_out_with_503(slow_resolver: SlowResolver) -> None:
-    client = TestClient(make_app(slow_resolver, resolver_timeout=0.2))
-    response = client.post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-
-
-def test_slow_async_resolver_times_out_with_503() -> None:
-    client = TestClient(make_app(AsyncOnlyResolver(delay=5), resolver_timeout=0.1))
-    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
-
-
-def test_resolver_timeout_none_waits() -> None:
-    client = TestClient(make_app(AsyncOnlyResolver(delay=0.2), resolver_timeout=None))
-    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
-
-
-def test_resolver_is_not_consulted_for_requests_rejected_earlier() -> None:
-    resolver = CountingResolver()
-    client = TestClient(make_app(resolver))
-    client.post("/chat", content=b"[", headers={"content-type": "application/json"})
-    client.post("/chat?widget_id=w_pro&user_id=1&user_id=2")
-    client.options("/chat?widget_id=w_pro", headers={"access-control-request-method": "POST"})
-    client.post("/elsewhere?widget_id=w_pro")
-    assert resolver.calls == []
 
 
 # --- what the app receives ---------------------------------------------------------------
@@ -636,30 +541,6 @@ def test_errors_found_after_the_widget_id_log_it(caplog: Any) -> None:
         ("w_pro", "malformed_request"),
         ("w_pro", "conflicting_user_data"),
     ]
-
-
-def test_resolvers_whose_aresolve_is_not_async_def_still_work() -> None:
-    import functools
-
-    class PartialOnly:
-        def __init__(self) -> None:
-            self.aresolve = functools.partial(AsyncOnlyResolver().aresolve)
-
-    class PlainBoth:
-        def resolve(self, widget_id: str) -> Business | None:
-            return BUSINESSES.get(widget_id)
-
-        def aresolve(self, widget_id: str) -> Business | None:  # not awaitable
-            return BUSINESSES.get(widget_id)
-
-    class CallableOnly:
-        def aresolve(self, widget_id: str) -> Business | None:
-            return BUSINESSES.get(widget_id)
-
-    for resolver in (PartialOnly(), PlainBoth(), CallableOnly()):
-        response = TestClient(make_app(resolver)).post("/chat", json={"widget_id": "w_pro"})
-        assert response.status_code == 200, type(resolver).__name__
-        assert response.json()["user"]["business_id"] == "shop"
 
 
 # --- paths as routers read them, mounts, raw request lines (CONTRACT 3.7) -----------------

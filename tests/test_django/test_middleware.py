@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
@@ -19,7 +18,7 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from ainisa_middleware import Business, StaticResolver, user_hash
 from ainisa_middleware.django import AinisaMiddleware
-from tests.test_django.resolvers import PRO, SECRET
+from tests.test_django.resolvers import SECRET
 
 HASH_42 = user_hash(SECRET, "42")
 MIDDLEWARE_PATH = "ainisa_middleware.django.AinisaMiddleware"
@@ -90,82 +89,6 @@ def test_non_ascii_query_survives_rewriting(post: Post) -> None:
     )
     data = response.json()
     assert data["GET"] == {"widget_id": ["wid_pro"], "q": ["\u00e9t\u00e9"]}
-
-
-# -- errors ---------------------------------------------------------------------
-
-
-class _Down:
-    calls = 0
-
-    def resolve(self, widget_id: str) -> Business | None:
-        type(self).calls += 1
-        raise ConnectionError("database is down")
-
-
-def test_failing_sync_resolver_is_503(post: Post, caplog: pytest.LogCaptureFixture) -> None:
-    _Down.calls = 0
-    with ainisa(RESOLVER=_Down()), caplog.at_level(logging.WARNING, "ainisa_middleware"):
-        response = post_json(post, "/chat", verified())
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-    assert _Down.calls == 1
-    assert SECRET not in caplog.text
-
-
-class _SlowAsync:
-    async def aresolve(self, widget_id: str) -> Business | None:
-        await asyncio.sleep(5)
-        return PRO
-
-
-def test_slow_async_resolver_times_out_on_the_async_path() -> None:
-    with ainisa(RESOLVER=_SlowAsync(), RESOLVER_TIMEOUT=0.05):
-        response = async_post(
-            "/chat",
-            "{}",
-            content_type="application/json",
-            headers={"X-Ainisa-Widget-Id": "wid_pro"},
-        )
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-
-
-class _AsyncOnly:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def aresolve(self, widget_id: str) -> Business | None:
-        self.calls += 1
-        return PRO if widget_id == "wid_pro" else None
-
-
-class _SyncOnly:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def resolve(self, widget_id: str) -> Business | None:
-        self.calls += 1
-        return PRO if widget_id == "wid_pro" else None
-
-
-@pytest.mark.parametrize("resolver_class", [_AsyncOnly, _SyncOnly])
-def test_sync_and_async_resolvers_work_in_both_modes(post: Post, resolver_class: type) -> None:
-    resolver = resolver_class()
-    with ainisa(RESOLVER=resolver):
-        response = post_json(post, "/chat", verified())
-    assert response.json()["user"]["status"] == "verified"
-    assert resolver.calls == 1
-
-
-def test_resolver_returning_wrong_type_is_503(post: Post) -> None:
-    class Wrong:
-        def resolve(self, widget_id: str) -> object:
-            return "biz_pro"
-
-    with ainisa(RESOLVER=Wrong()):
-        response = post_json(post, "/chat", {})
-    assert response.status_code == 503
 
 
 # -- placement ------------------------------------------------------------------
@@ -344,22 +267,6 @@ def test_asgi_chunked_body_over_limit_is_413_after_limit_plus_one_bytes() -> Non
         middleware = AinisaMiddleware(_aok)
     response = asyncio.run(middleware(_asgi_request(b"{" + b" " * 200 + b"}")))
     assert response.status_code == 413
-
-
-class _AwaitableAresolve:
-    """``aresolve`` is a plain function returning a coroutine (a wrapped or mocked one)."""
-
-    def aresolve(self, widget_id: str) -> Any:
-        async def lookup() -> Business | None:
-            return PRO if widget_id == "wid_pro" else None
-
-        return lookup()
-
-
-def test_awaitable_returning_aresolve_works_in_both_modes(post: Post) -> None:
-    with ainisa(RESOLVER=_AwaitableAresolve()):
-        response = post_json(post, "/chat", verified())
-    assert response.json()["user"]["status"] == "verified"
 
 
 def test_get_ainisa_user_is_the_typed_attribute() -> None:
