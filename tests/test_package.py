@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import ainisa_middleware
-from ainisa_middleware.errors import ERRORS, error_body
 
 
 def test_public_names() -> None:
@@ -36,25 +35,3 @@ def test_core_imports_no_framework() -> None:
 
 def test_py_typed_marker_ships() -> None:
     assert (Path(ainisa_middleware.__file__).parent / "py.typed").exists()
-
-
-def test_error_table_matches_the_contract() -> None:
-    assert {code: spec.status for code, spec in ERRORS.items()} == {
-        "body_too_large": 413,
-        "unsupported_media_type": 415,
-        "malformed_body": 400,
-        "missing_widget_id": 400,
-        "malformed_widget_id": 400,
-        "conflicting_widget_id": 400,
-        "malformed_request": 400,
-        "conflicting_user_data": 400,
-        "unknown_widget": 404,
-        "resolver_unavailable": 503,
-        "identity_verification_failed": 401,
-        "identity_required": 401,
-    }
-    for code, spec in ERRORS.items():
-        assert error_body(code) == (
-            b'{"error": "' + code.encode() + b'", "detail": "' + spec.detail.encode() + b'"}'
-        )
-        assert spec.detail.endswith(".")
