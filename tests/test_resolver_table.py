@@ -293,6 +293,7 @@ def _send(
             assert secret not in text
     for hashed in ALL_HASHES:
         assert hashed not in text
+    assert "ada@example.com" not in text
 
 
 # --- the table --------------------------------------------------------------------------
