@@ -165,6 +165,21 @@ class PlainAresolveBesideResolve(CountingResolver):
         raise AssertionError("a plain aresolve must not be preferred to resolve")
 
 
+class PeekingResolver(CountingResolver):
+    """A store with a memory it answers from first: one that raises, or answers a row."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def peek(self, widget_id: str) -> tuple[bool, object]:
+        with self.lock:
+            self.calls.append(widget_id)
+        if self.answer == "raises":
+            raise ConnectionError("the cache is down")
+        return True, {"id": "shop", "secrets": ["s"]}
+
+
 @dataclass
 class ResolverKind:
     """A resolver for the resolver table, with how often it was asked and what it does."""
@@ -221,6 +236,9 @@ RESOLVER_KINDS: dict[str, Callable[[], ResolverKind]] = {
     "wrong-type-async": lambda: _counted(WrongTypeAsyncResolver(), behaviour="fails"),
     "hanging-sync": _hanging_sync,
     "hanging-async": lambda: _counted(AsyncOnlyResolver(delay=HANG), behaviour="hangs"),
+    "cached-hanging-async": lambda: _cached(AsyncOnlyResolver(delay=HANG), "hangs"),
+    "peek-raising": lambda: _counted(PeekingResolver("raises"), behaviour="fails"),
+    "peek-wrong-type": lambda: _counted(PeekingResolver("a row"), behaviour="fails"),
 }
 ANSWERING_KINDS = [name for name, make in RESOLVER_KINDS.items() if make().behaviour == "answers"]
 FAILING_KINDS = [name for name in RESOLVER_KINDS if name not in ANSWERING_KINDS]

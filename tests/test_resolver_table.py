@@ -185,6 +185,28 @@ ADAPTERS: dict[str, Driver] = {
 ASYNC_ADAPTERS = ["asgi", "django-async"]
 
 
+#: kind -> (why it fails, the adapters it fails on)
+KNOWN_BUGS = {
+    "cached-hanging-async": (
+        "BUG: on a sync host CachedResolver runs an async-only inner with no timeout "
+        "(sync_caller(inner, None)) and Verifier.lookup sets none around a sync resolve, "
+        "so wrapping an async store in the cache drops resolver_timeout: the request "
+        "waits for the store instead of 503",
+        ("wsgi", "django-sync"),
+    ),
+    "peek-raising": (
+        "BUG: Verifier.peek calls the resolver's peek() outside the try that turns a "
+        "resolver's exception into 503 resolver_unavailable: the exception escapes (500)",
+        tuple(ADAPTERS),
+    ),
+    "peek-wrong-type": (
+        "BUG: Verifier.peek does not check peek()'s answer as lookup checks resolve()'s "
+        "(_checked): a row that is not a Business reaches decide() and raises (500)",
+        tuple(ADAPTERS),
+    ),
+}
+
+
 @pytest.fixture(params=sorted(ADAPTERS))
 def adapter(request: pytest.FixtureRequest) -> str:
     if request.param.startswith("django"):
@@ -322,9 +344,14 @@ def test_a_failing_resolver_is_503_and_never_a_pass(
     adapter: str,
     resolver_kind: Callable[[str], ResolverKind],
     caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if name in KNOWN_BUGS:
+        reason, adapters = KNOWN_BUGS[name]
+        if adapter in adapters:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     kind = resolver_kind(name)
-    if kind.behaviour == "hangs" and name == "hanging-sync" and adapter not in ASYNC_ADAPTERS:
+    if name == "hanging-sync" and adapter not in ASYNC_ADAPTERS:
         # A sync host calls a sync resolver in the request's thread, where nothing can
         # stop it: the store applies the timeout itself (CONTRACT section 4).
         _send(adapter, VERIFIED, kind, caplog, timeout=TIMEOUT)
@@ -335,7 +362,7 @@ def test_a_failing_resolver_is_503_and_never_a_pass(
         assert kind.consulted() == times  # once per request; a failure is never cached
     (record,) = _ours(caplog)
     if kind.behaviour == "fails":
-        cause = "TypeError" if name.startswith("wrong-type") else "ConnectionError"
+        cause = "TypeError" if "wrong-type" in name else "ConnectionError"
         assert f"({cause})" in record.getMessage()
 
 
