@@ -3,8 +3,9 @@
 Kinds (``tests/conftest.py``): sync, async-only, ``aresolve`` that is not ``async def``
 (a partial, a function returning a coroutine, one answering directly, one beside a
 ``resolve``), cached over sync and async, raising, hanging past the timeout, returning
-the wrong type. Adapters: the ASGI middleware driven by hand, the WSGI middleware under
-WebTest, Django's middleware through ``Client`` (sync) and ``AsyncClient`` (async).
+the wrong type, a ``peek`` that raises or answers a row. Adapters: the ASGI middleware
+driven by hand, the WSGI middleware under WebTest, Django's middleware through
+``Client`` (sync) and ``AsyncClient`` (async).
 
 A resolver that answers: the business is found or the widget is unknown (404), and it
 is consulted once per request (once per widget, cached). A resolver that fails: 503,
@@ -270,7 +271,7 @@ EARLY = [
             "text/plain", b"x", query="widget_id=w_pro", status=415, error="unsupported_media_type"
         ),
         "unsupported_media_type",
-    ),  # fmt: skip
+    ),
     Sent(
         Case(
             method="OPTIONS",
