@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,12 +17,12 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
-from ainisa_middleware import Business, CachedResolver, ConfigurationError, StaticResolver
+from ainisa_middleware import Business, CachedResolver, ConfigurationError
 from ainisa_middleware._types import Message, Receive, Scope, Send
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
 
-from .cases import BUSINESSES, GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
-from .conftest import AsyncOnlyResolver, CountingResolver, FailingResolver, SlowResolver
+from .cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from .conftest import CountingResolver
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -65,36 +64,7 @@ def test_contract_table(case: Case) -> None:
     check(case, response.status_code, response.json())
 
 
-@pytest.mark.parametrize("resolver_kind", ["sync", "async", "cached-sync", "cached-async"])
-def test_every_resolver_kind_gives_the_same_answers(resolver_kind: str) -> None:
-    resolver: object = {
-        "sync": CountingResolver(),
-        "async": AsyncOnlyResolver(),
-        "cached-sync": CachedResolver(CountingResolver()),
-        "cached-async": CachedResolver(AsyncOnlyResolver()),
-    }[resolver_kind]
-    client = TestClient(make_app(resolver))
-    for row in ROWS[:30]:
-        case = row.values[0]
-        if case.mode == "strip":
-            check(case, *_status_json(send(client, case)))
-
-
-def _status_json(response: Any) -> tuple[int, Any]:
-    return response.status_code, response.json()
-
-
-# --- the resolver: consulted once, off the loop, never failing open ----------------------
-
-
-def test_sync_resolver_runs_in_a_worker_thread_once_per_request() -> None:
-    resolver = CountingResolver()
-    client = TestClient(make_app(resolver))
-    main = threading.get_ident()
-    response = client.post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 200
-    assert resolver.calls == ["w_pro"]
-    assert main not in resolver.threads
+# --- the resolver: cache hits on the loop (every kind of resolver: test_resolver_table.py) --
 
 
 def test_cache_hit_is_answered_on_the_event_loop() -> None:
@@ -116,72 +86,6 @@ def test_cache_hit_is_answered_on_the_event_loop() -> None:
         assert len(inner.threads) == 1
         assert len(set(seen)) == 1
         assert inner.threads.isdisjoint(seen)
-
-
-def test_unknown_widget_is_cached_as_a_miss() -> None:
-    inner = CountingResolver()
-    client = TestClient(make_app(CachedResolver(inner)))
-    for _ in range(3):
-        assert client.post("/chat", json={"widget_id": "w_nope"}).status_code == 404
-    assert inner.calls == ["w_nope"]
-
-
-@pytest.mark.parametrize(
-    "exc", [ConnectionError("down"), TimeoutError(), RuntimeError("boom"), ValueError("x")]
-)
-def test_resolver_failure_is_503_never_a_pass(exc: Exception, caplog: Any) -> None:
-    resolver = FailingResolver(exc)
-    client = TestClient(make_app(resolver))
-    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
-        response = client.post("/chat", json={"widget_id": "w_pro", "user": {"user_id": "42"}})
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-    assert resolver.calls == 1
-    assert "resolver_unavailable" in caplog.text
-
-
-def test_resolver_failure_is_not_cached() -> None:
-    resolver = FailingResolver()
-    client = TestClient(make_app(CachedResolver(resolver)))
-    for _ in range(2):
-        assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
-    assert resolver.calls == 2
-
-
-def test_resolver_returning_the_wrong_type_is_503() -> None:
-    class Wrong:
-        def resolve(self, widget_id: str) -> Any:
-            return {"id": "shop", "secrets": ["s"]}
-
-    response = TestClient(make_app(Wrong())).post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 503
-
-
-def test_slow_sync_resolver_times_out_with_503(slow_resolver: SlowResolver) -> None:
-    client = TestClient(make_app(slow_resolver, resolver_timeout=0.2))
-    response = client.post("/chat", json={"widget_id": "w_pro"})
-    assert response.status_code == 503
-    assert response.json()["error"] == "resolver_unavailable"
-
-
-def test_slow_async_resolver_times_out_with_503() -> None:
-    client = TestClient(make_app(AsyncOnlyResolver(delay=5), resolver_timeout=0.1))
-    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 503
-
-
-def test_resolver_timeout_none_waits() -> None:
-    client = TestClient(make_app(AsyncOnlyResolver(delay=0.2), resolver_timeout=None))
-    assert client.post("/chat", json={"widget_id": "w_pro"}).status_code == 200
-
-
-def test_resolver_is_not_consulted_for_requests_rejected_earlier() -> None:
-    resolver = CountingResolver()
-    client = TestClient(make_app(resolver))
-    client.post("/chat", content=b"[", headers={"content-type": "application/json"})
-    client.post("/chat?widget_id=w_pro&user_id=1&user_id=2")
-    client.options("/chat?widget_id=w_pro", headers={"access-control-request-method": "POST"})
-    client.post("/elsewhere?widget_id=w_pro")
-    assert resolver.calls == []
 
 
 # --- what the app receives ---------------------------------------------------------------
@@ -511,88 +415,11 @@ def test_repeated_content_type_headers_are_refused() -> None:
     assert driven.app_scope is None
 
 
-def _ours(caplog: Any) -> list[Any]:
-    # Only our logger: PYTHONDEVMODE makes asyncio log slow callbacks under load.
-    return [r for r in caplog.records if r.name == "ainisa_middleware"]
-
-
-# --- logging -----------------------------------------------------------------------------
-
-
-def test_one_log_record_per_request_without_secrets(caplog: Any) -> None:
-    client = CLIENTS["strip"]
-    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
-        client.post(
-            "/chat",
-            json={
-                "widget_id": "w_pro",
-                "user": {"user_id": "42", "user_hash": GOOD, "email": "ada@example.com"},
-            },
-        )
-    records = _ours(caplog)
-    assert len(records) == 1
-    record = records[0]
-    assert record.ainisa_status == "verified"  # type: ignore[attr-defined]
-    assert record.ainisa_secret == "sec_new"  # type: ignore[attr-defined]
-    assert record.ainisa_business_id == "shop"  # type: ignore[attr-defined]
-    text = caplog.text + repr(record.__dict__)
-    for secret in BUSINESSES["w_pro"].secrets:
-        assert secret not in text
-    assert GOOD not in text
-    assert "ada@example.com" not in text
-
-
-def test_log_names_the_previous_secret_during_rotation(caplog: Any) -> None:
-    from .cases import OLD
-
-    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
-        CLIENTS["strip"].post(
-            "/chat", json={"widget_id": "w_pro", "user": {"user_id": "42", "user_hash": OLD}}
-        )
-    assert [r.ainisa_secret for r in _ours(caplog)] == ["sec_old"]
-
-
-def test_log_names_secret_position_without_ids(caplog: Any) -> None:
-    from ainisa_middleware import user_hash
-
-    business = Business(id="b", secrets=("one", "two"))
-    client = TestClient(make_app(StaticResolver({"w": business})))
-    with caplog.at_level(logging.INFO, logger="ainisa_middleware"):
-        client.post(
-            "/chat",
-            json={"widget_id": "w", "user": {"user_id": "9", "user_hash": user_hash("two", "9")}},
-        )
-    assert [r.ainisa_secret for r in _ours(caplog)] == ["1"]
-
-
-# --- configuration ------------------------------------------------------------------------
+# --- configuration (every message: test_config.py; log records: test_verify.py) ----------
 
 
 async def _noop(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
     pass
-
-
-@pytest.mark.parametrize(
-    ("options", "message"),
-    [
-        ({"resolver": None, "paths": ["/chat"]}, "resolver is required"),
-        ({"resolver": object(), "paths": ["/chat"]}, "resolve(widget_id)"),
-        ({"resolver": RESOLVER, "paths": "/chat"}, "list of path prefixes"),
-        ({"resolver": RESOLVER, "paths": []}, "paths is empty"),
-        ({"resolver": RESOLVER, "paths": ["chat"]}, "starting with '/'"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "mode": "strict"}, "'strip' or 'enforce'"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "max_body_size": 0}, "max_body_size"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "max_body_size": True}, "max_body_size"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": 0}, "resolver_timeout"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "resolver_timeout": "5"}, "resolver_timeout"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "max_form_fields": 0}, "max_form_fields"),
-        ({"resolver": RESOLVER, "paths": ["/chat"], "max_form_fields": 1.5}, "max_form_fields"),
-    ],
-)
-def test_bad_configuration_fails_at_construction(options: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=None) as info:
-        AinisaMiddleware(_noop, **options)
-    assert message in str(info.value)
 
 
 def test_every_configuration_problem_is_reported_at_once() -> None:
@@ -603,10 +430,6 @@ def test_every_configuration_problem_is_reported_at_once() -> None:
         assert word in text
 
 
-def test_configuration_error_is_a_value_error() -> None:
-    assert issubclass(ConfigurationError, ValueError)
-
-
 def test_options_are_attributes_not_closures() -> None:
     middleware = AinisaMiddleware(_noop, resolver=RESOLVER, paths=["/chat/"], mode="enforce")
     assert middleware.config.paths == ("/chat",)
@@ -615,7 +438,7 @@ def test_options_are_attributes_not_closures() -> None:
 
 
 def test_root_prefix_intercepts_everything() -> None:
-    client = TestClient(make_app(paths_override=None) if False else _root_app())
+    client = TestClient(_root_app())
     response = client.post("/anything", json={"widget_id": "w_pro"})
     assert response.json()["user"]["status"] == "anonymous"
 
@@ -624,42 +447,6 @@ def _root_app() -> Callable[..., Any]:
     app = Starlette(routes=[Route("/{path:path}", echo, methods=METHODS)])
     app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/"])
     return app
-
-
-def test_errors_found_after_the_widget_id_log_it(caplog: Any) -> None:
-    with caplog.at_level(logging.WARNING, logger="ainisa_middleware"):
-        CLIENTS["strip"].post("/chat?widget_id=w_pro&user_id=1&user_id=2")
-        CLIENTS["strip"].post(
-            "/chat?user_id=1", json={"widget_id": "w_pro", "user": {"email": "a"}}
-        )
-    assert [(r.ainisa_widget_id, r.ainisa_outcome) for r in _ours(caplog)] == [
-        ("w_pro", "malformed_request"),
-        ("w_pro", "conflicting_user_data"),
-    ]
-
-
-def test_resolvers_whose_aresolve_is_not_async_def_still_work() -> None:
-    import functools
-
-    class PartialOnly:
-        def __init__(self) -> None:
-            self.aresolve = functools.partial(AsyncOnlyResolver().aresolve)
-
-    class PlainBoth:
-        def resolve(self, widget_id: str) -> Business | None:
-            return BUSINESSES.get(widget_id)
-
-        def aresolve(self, widget_id: str) -> Business | None:  # not awaitable
-            return BUSINESSES.get(widget_id)
-
-    class CallableOnly:
-        def aresolve(self, widget_id: str) -> Business | None:
-            return BUSINESSES.get(widget_id)
-
-    for resolver in (PartialOnly(), PlainBoth(), CallableOnly()):
-        response = TestClient(make_app(resolver)).post("/chat", json={"widget_id": "w_pro"})
-        assert response.status_code == 200, type(resolver).__name__
-        assert response.json()["user"]["business_id"] == "shop"
 
 
 # --- paths as routers read them, mounts, raw request lines (CONTRACT 3.7) -----------------

@@ -11,7 +11,6 @@ import pytest
 
 import ainisa_demo
 import ainisa_middleware
-from ainisa_middleware.errors import ERRORS, error_body
 
 LIBRARY = Path(ainisa_middleware.__file__).parent
 DEMO = Path(ainisa_demo.__file__).parent
@@ -109,25 +108,3 @@ def test_imports_run_one_way(package: str, layers: list[set[str]]) -> None:
 
 def test_py_typed_marker_ships() -> None:
     assert (Path(ainisa_middleware.__file__).parent / "py.typed").exists()
-
-
-def test_error_table_matches_the_contract() -> None:
-    assert {code: spec.status for code, spec in ERRORS.items()} == {
-        "body_too_large": 413,
-        "unsupported_media_type": 415,
-        "malformed_body": 400,
-        "missing_widget_id": 400,
-        "malformed_widget_id": 400,
-        "conflicting_widget_id": 400,
-        "malformed_request": 400,
-        "conflicting_user_data": 400,
-        "unknown_widget": 404,
-        "resolver_unavailable": 503,
-        "identity_verification_failed": 401,
-        "identity_required": 401,
-    }
-    for code, spec in ERRORS.items():
-        assert error_body(code) == (
-            b'{"error": "' + code.encode() + b'", "detail": "' + spec.detail.encode() + b'"}'
-        )
-        assert spec.detail.endswith(".")

@@ -1,11 +1,11 @@
-"""AinisaWSGIMiddleware: WebTest (lint on) over a raw WSGI app, a werkzeug app and Flask."""
+"""AinisaWSGIMiddleware: the shared table through WebTest (lint on) over a raw WSGI app,
+a werkzeug app and Flask; streams, environ copies and framework caches by hand."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,6 @@ from werkzeug.wrappers import Request, Response
 from ainisa_middleware import (
     AinisaUser,
     Business,
-    CachedResolver,
     ConfigurationError,
     StaticResolver,
     user_hash,
@@ -33,15 +32,14 @@ from ainisa_middleware.wsgi import (
 )
 
 from .cases import PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from .conftest import AsyncOnlyResolver
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 SECRET = "wsgi-test-secret"
 PRO = Business(id="biz_pro", secrets=(SECRET,))
-FREE = Business(id="biz_free", secrets=(SECRET,), identity_enabled=False)
-STRICT = Business(id="biz_strict", secrets=(SECRET,), require_identity=True)
-MAPPING = {"wid_pro": PRO, "wid_free": FREE, "wid_strict": STRICT}
+MAPPING = {"wid_pro": PRO}
 HASH_42 = user_hash(SECRET, "42")
 
 
@@ -60,11 +58,7 @@ def raw_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterabl
         "body": body.decode("utf-8", "replace"),
         "query": environ.get("QUERY_STRING", ""),
         "content_length": length,
-        "transfer_encoding": environ.get("HTTP_TRANSFER_ENCODING"),
-        "input_terminated": "wsgi.input_terminated" in environ,
         "user": _user(environ.get(ENVIRON_KEY)),
-        "has_user": ENVIRON_KEY in environ,
-        "keys": sorted(k for k in environ if "." in k),
     }
     out = json.dumps(payload).encode("utf-8")
     start_response(
@@ -73,48 +67,11 @@ def raw_echo(environ: WSGIEnvironment, start_response: StartResponse) -> Iterabl
     return [out]
 
 
-@Request.application  # type: ignore[arg-type]
-def werkzeug_echo(request: Request) -> Response:
-    """Reads through werkzeug's own parsers."""
-    payload = {
-        "json": request.get_json(silent=True),
-        "form": request.form.to_dict(flat=False),
-        "args": request.args.to_dict(flat=False),
-        "user": _user(request.environ.get(ENVIRON_KEY)),
-    }
-    return Response(json.dumps(payload), content_type="application/json")
-
-
-def make_flask(**options: Any) -> flask.Flask:
-    app = flask.Flask(__name__)
-
-    @app.route("/chat", methods=["GET", "POST", "OPTIONS"])
-    @app.route("/other", methods=["GET", "POST"])
-    def chat() -> dict[str, Any]:
-        return {
-            "json": flask.request.get_json(silent=True),
-            "form": flask.request.form.to_dict(flat=False),
-            "args": flask.request.args.to_dict(flat=False),
-            "data": flask.request.get_data(as_text=True),
-            "user": _user(flask.request.environ.get(ENVIRON_KEY)),
-        }
-
-    app.wsgi_app = AinisaWSGIMiddleware(  # type: ignore[method-assign]
-        app.wsgi_app, **{"resolver": StaticResolver(MAPPING), "paths": ["/chat"], **options}
-    )
-    return app
-
-
 def wrap(app: WSGIApplication = raw_echo, **options: Any) -> AinisaWSGIMiddleware:
     # The inner lint checks the environ the middleware hands the app.
     settings: dict[str, Any] = {"resolver": StaticResolver(MAPPING), "paths": ["/chat"]}
     settings.update(options)
     return AinisaWSGIMiddleware(lint_middleware(app), **settings)
-
-
-@pytest.fixture
-def client() -> webtest.TestApp:
-    return webtest.TestApp(wrap(), lint=True)
 
 
 def verified_json(**extra: Any) -> dict[str, Any]:
@@ -125,100 +82,10 @@ def verified_json(**extra: Any) -> dict[str, Any]:
     }
 
 
-# -- what the app reads ---------------------------------------------------------
+# What the app reads, through every parser, is the shared table's (cases.py) at the
+# end of this module; the resolver's kinds are test_resolver_table.py's.
 
-
-def test_verified_json_reaches_raw_reader_without_hash(client: webtest.TestApp) -> None:
-    response = client.post_json("/chat", verified_json(), headers={"X-Ainisa-Widget-Id": "wid_pro"})
-    data = response.json
-    body = json.loads(data["body"])
-    assert body == {"message": "hi", "user": {"user_id": "42", "email": "a@example.com"}}
-    assert data["content_length"] == str(len(data["body"].encode("utf-8")))
-    assert data["user"] == {"status": "verified", "user_id": "42", "email": "a@example.com"}
-
-
-def test_unverified_json_user_is_removed(client: webtest.TestApp) -> None:
-    sent = verified_json()
-    sent["user"]["user_hash"] = "0" * 64
-    data = client.post_json("/chat?widget_id=wid_pro", sent).json
-    assert json.loads(data["body"]) == {"message": "hi"}
-    assert data["user"] == {"status": "invalid_hash", "user_id": None, "email": None}
-
-
-def test_form_and_query_are_rewritten_for_werkzeug_parsers() -> None:
-    client = webtest.TestApp(wrap(werkzeug_echo), lint=True)
-    data = client.post(
-        "/chat?widget_id=wid_pro&page=2",
-        {"user_id": "42", "user_hash": HASH_42, "firstname": "Ann", "message": "hi"},
-    ).json
-    assert data["form"] == {"user_id": ["42"], "firstname": ["Ann"], "message": ["hi"]}
-    assert data["args"] == {"widget_id": ["wid_pro"], "page": ["2"]}
-    assert data["user"]["status"] == "verified"
-
-
-def test_query_identity_is_stripped_from_query_string(client: webtest.TestApp) -> None:
-    data = client.get(f"/chat?widget_id=wid_pro&user_id=42&user_hash={HASH_42[:-1]}0&page=2").json
-    assert data["query"] == "widget_id=wid_pro&page=2"
-    assert data["user"]["status"] == "invalid_hash"
-
-
-def test_verified_query_keeps_fields_but_never_the_hash(client: webtest.TestApp) -> None:
-    data = client.get(f"/chat?widget_id=wid_pro&user_id=42&user_hash={HASH_42}").json
-    assert data["query"] == "widget_id=wid_pro&user_id=42"
-    assert data["user"]["status"] == "verified"
-
-
-def test_non_ascii_query_round_trips_as_latin1_environ_string(client: webtest.TestApp) -> None:
-    # PEP 3333: QUERY_STRING carries the raw bytes as latin-1 characters.
-    data = client.get("/chat?widget_id=wid_pro&q=%C3%A9t%C3%A9&user_id=7").json
-    assert data["query"] == "widget_id=wid_pro&q=%C3%A9t%C3%A9"
-
-
-def test_flask_app_sees_only_verified_identity() -> None:
-    client = webtest.TestApp(make_flask(), lint=True)
-    sent = verified_json(user_hash=HASH_42)
-    data = client.post_json("/chat", sent, headers={"X-Ainisa-Widget-Id": "wid_pro"}).json
-    assert data["json"] == {"message": "hi", "user": {"user_id": "42", "email": "a@example.com"}}
-    assert "user_hash" not in data["data"]
-    assert data["user"]["status"] == "verified"
-
-
-def test_flask_form_with_bad_hash_loses_every_identity_field() -> None:
-    client = webtest.TestApp(make_flask(), lint=True)
-    data = client.post(
-        "/chat", {"widget_id": "wid_pro", "user_id": "42", "user_hash": "zz", "message": "hi"}
-    ).json
-    assert data["form"] == {"widget_id": ["wid_pro"], "message": ["hi"]}
-    assert data["user"]["status"] == "invalid_hash"
-
-
-def test_flask_enforce_mode_rejects_bad_identity() -> None:
-    client = webtest.TestApp(make_flask(mode="enforce"), lint=True)
-    response = client.post_json(
-        "/chat", {"widget_id": "wid_pro", "user": {"user_id": "1"}}, status=401
-    )
-    assert response.json["error"] == "identity_verification_failed"
-    assert response.content_type == "application/json"
-
-
-# -- pass-through ---------------------------------------------------------------
-
-
-def test_other_paths_pass_untouched(client: webtest.TestApp) -> None:
-    data = client.post("/chatter?user_hash=x", "user_hash=y", content_type="text/plain").json
-    assert data["body"] == "user_hash=y"
-    assert data["query"] == "user_hash=x"
-    assert data["has_user"] is False
-
-
-def test_options_preflight_passes_untouched(client: webtest.TestApp) -> None:
-    data = client.options(
-        "/chat?user_hash=x", headers={"Access-Control-Request-Method": "POST"}
-    ).json
-    assert data["query"] == "user_hash=x"
-    assert data["has_user"] is False
-    # Without the preflight header it is a request like any other.
-    assert client.options("/chat?user_hash=x", status=400).json["error"] == "missing_widget_id"
+# -- WSGI specifics ---------------------------------------------------------------
 
 
 def test_prefix_matches_utf8_decoded_path_info() -> None:
@@ -227,96 +94,10 @@ def test_prefix_matches_utf8_decoded_path_info() -> None:
     assert data["query"] == "widget_id=wid_pro"
 
 
-# -- errors ---------------------------------------------------------------------
-
-
-def test_errors_are_contract_json(client: webtest.TestApp) -> None:
-    response = client.post("/chat", b"hello", content_type="text/plain", status=415)
-    assert response.json == {
-        "error": "unsupported_media_type",
-        "detail": "Chat requests must be sent as application/json or "
-        "application/x-www-form-urlencoded.",
-    }
-    assert response.headers["Content-Type"] == "application/json"
-
-
-def test_unknown_widget_is_404(client: webtest.TestApp) -> None:
-    response = client.post_json("/chat", {"widget_id": "nope"}, status=404)
-    assert response.json["error"] == "unknown_widget"
-
-
-def test_repeated_widget_header_is_malformed_as_servers_join_it(
-    client: webtest.TestApp,
-) -> None:
-    # WSGI servers join repeated headers with ", "; no valid widget ID has a comma.
-    response = client.get(
-        "/chat", extra_environ={"HTTP_X_AINISA_WIDGET_ID": "wid_pro, wid_pro"}, status=400
-    )
-    assert response.json["error"] == "malformed_widget_id"
-
-
-def test_require_identity_rejects_anonymous(client: webtest.TestApp) -> None:
-    response = client.post_json("/chat", {"widget_id": "wid_strict"}, status=401)
-    assert response.json["error"] == "identity_required"
-
-
-class _Failing:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def resolve(self, widget_id: str) -> Business | None:
-        self.calls += 1
-        raise ConnectionError("database is down")
-
-
-def test_resolver_failure_is_503_and_never_fails_open(caplog: pytest.LogCaptureFixture) -> None:
-    failing = _Failing()
-    client = webtest.TestApp(wrap(resolver=failing), lint=True)
-    with caplog.at_level(logging.WARNING, "ainisa_middleware"):
-        response = client.post_json("/chat", verified_json(widget_id="wid_pro"), status=503)
-    assert response.json["error"] == "resolver_unavailable"
-    assert failing.calls == 1
-    assert "ConnectionError" in caplog.text
-    assert SECRET not in caplog.text
-
-
-class _WrongType:
-    def resolve(self, widget_id: str) -> object:
-        return {"id": "biz"}
-
-
-def test_resolver_returning_wrong_type_is_503() -> None:
-    client = webtest.TestApp(wrap(resolver=_WrongType()), lint=True)
-    assert client.get("/chat?widget_id=w", status=503).json["error"] == "resolver_unavailable"
-
-
-class _AsyncOnly:
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-        self.calls = 0
-
-    async def aresolve(self, widget_id: str) -> Business | None:
-        self.calls += 1
-        await asyncio.sleep(self.delay)
-        return MAPPING.get(widget_id)
-
-
-def test_async_only_resolver_runs_in_its_own_loop() -> None:
-    resolver = _AsyncOnly()
-    client = webtest.TestApp(wrap(resolver=resolver), lint=True)
-    data = client.post_json("/chat", verified_json(widget_id="wid_pro")).json
-    assert data["user"]["status"] == "verified"
-    assert resolver.calls == 1
-
-
-def test_async_only_resolver_is_bounded_by_resolver_timeout() -> None:
-    client = webtest.TestApp(wrap(resolver=_AsyncOnly(delay=5), resolver_timeout=0.05), lint=True)
-    response = client.get("/chat?widget_id=wid_pro", status=503)
-    assert response.json["error"] == "resolver_unavailable"
-
-
 def test_async_only_resolver_inside_a_running_loop_is_503_not_a_crash() -> None:
-    middleware = wrap(resolver=_AsyncOnly())
+    # A WSGI app called from a thread whose event loop is running cannot run the
+    # resolver's coroutine to completion there: 503, never a crash or a pass.
+    middleware = wrap(resolver=AsyncOnlyResolver(MAPPING))
 
     async def call() -> tuple[str, bytes]:
         return _call(middleware, EnvironBuilder("/chat?widget_id=wid_pro").get_environ())
@@ -324,20 +105,6 @@ def test_async_only_resolver_inside_a_running_loop_is_503_not_a_crash() -> None:
     status, body = asyncio.run(call())
     assert status.startswith("503")
     assert json.loads(body)["error"] == "resolver_unavailable"
-
-
-def test_cached_resolver_peek_answers_without_calling_resolve() -> None:
-    class Counting:
-        calls = 0
-
-        def resolve(self, widget_id: str) -> Business | None:
-            Counting.calls += 1
-            return MAPPING.get(widget_id)
-
-    client = webtest.TestApp(wrap(resolver=CachedResolver(Counting())), lint=True)
-    for _ in range(3):
-        client.get("/chat?widget_id=wid_pro")
-    assert Counting.calls == 1
 
 
 def test_bad_configuration_fails_at_construction() -> None:
@@ -773,18 +540,3 @@ def test_raw_request_line_kept_by_the_server_is_rewritten(key: str) -> None:
     )
     assert seen[key.lower()] == "//chat?widget_id=wid_pro&user_id=42"
     assert seen["user"]["status"] == "verified"
-
-
-def test_options_with_a_body_is_inspected() -> None:
-    app = AinisaWSGIMiddleware(environ_echo, resolver=StaticResolver(MAPPING), paths=["/chat"])
-    body = b"widget_id=wid_pro&user_id=42&user_hash=" + b"0" * 64
-    seen = _call_environ(
-        app,
-        REQUEST_METHOD="OPTIONS",
-        PATH_INFO="/chat",
-        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        CONTENT_TYPE="application/x-www-form-urlencoded",
-        CONTENT_LENGTH=str(len(body)),
-        **{"wsgi.input": io.BytesIO(body)},
-    )
-    assert seen["user"]["status"] == "invalid_hash"

@@ -26,8 +26,7 @@ from werkzeug.wrappers import Request
 from ainisa_middleware import AinisaUser
 from ainisa_middleware.errors import ERRORS
 from ainisa_middleware.wsgi import ENVIRON_KEY, AinisaWSGIMiddleware
-
-from .cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from tests.cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -25,8 +25,7 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from ainisa_middleware.asgi import LITESTAR_STATE_KEY, STATE_KEY, AinisaMiddleware
-
-from .cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from tests.cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
 
 METHODS: list[Any] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ECHO_PATHS = ["/chat", "/chat/{rest:path}", "/chatter", "/other"]

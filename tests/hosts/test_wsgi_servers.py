@@ -17,9 +17,8 @@ import waitress.server
 from werkzeug.serving import make_server
 
 from ainisa_middleware.wsgi import AinisaWSGIMiddleware
-
-from .cases import GOOD, RESOLVER
-from .test_wsgi import table_echo
+from tests.cases import GOOD, RESOLVER
+from tests.test_wsgi import table_echo
 
 LIMIT = 4096
 

@@ -18,8 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
-
-from .cases import GOOD, PATHS, RESOLVER
+from tests.cases import GOOD, PATHS, RESOLVER
 
 SEEN: list[Any] = []
 
