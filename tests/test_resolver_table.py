@@ -187,25 +187,7 @@ ASYNC_ADAPTERS = ["asgi", "django-async"]
 
 
 #: kind -> (why it fails, the adapters it fails on)
-KNOWN_BUGS = {
-    "cached-hanging-async": (
-        "BUG: on a sync host CachedResolver runs an async-only inner with no timeout "
-        "(sync_caller(inner, None)) and Verifier.lookup sets none around a sync resolve, "
-        "so wrapping an async store in the cache drops resolver_timeout: the request "
-        "waits for the store instead of 503",
-        ("wsgi", "django-sync"),
-    ),
-    "peek-raising": (
-        "BUG: Verifier.peek calls the resolver's peek() outside the try that turns a "
-        "resolver's exception into 503 resolver_unavailable: the exception escapes (500)",
-        tuple(ADAPTERS),
-    ),
-    "peek-wrong-type": (
-        "BUG: Verifier.peek does not check peek()'s answer as lookup checks resolve()'s "
-        "(_checked): a row that is not a Business reaches decide() and raises (500)",
-        tuple(ADAPTERS),
-    ),
-}
+KNOWN_BUGS: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

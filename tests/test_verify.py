@@ -481,30 +481,14 @@ class _PeekAnswersARow(CountingResolver):
         return True, {"id": "shop"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Verifier.peek calls the resolver's peek() outside the try that turns a "
-    "resolver's exception into resolver_unavailable: the exception escapes every adapter (500)",
-)
 def test_a_peek_that_raises_is_resolver_unavailable() -> None:
     assert verifier(_PeekRaises()).peek("w_pro") == "resolver_unavailable"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Verifier.peek does not check peek()'s answer as lookup checks resolve()'s: "
-    "a row that is not a Business is returned as the business, and decide() raises (500)",
-)
 def test_a_peek_answering_the_wrong_type_is_resolver_unavailable() -> None:
     assert verifier(_PeekAnswersARow()).peek("w_pro") == "resolver_unavailable"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CachedResolver runs an async-only inner from sync code with no timeout, and "
-    "Verifier.lookup sets none around a sync resolve: on WSGI and Django's sync path a cache "
-    "over an async store drops resolver_timeout, which bounds the same store unwrapped",
-)
 def test_lookup_through_a_cache_of_an_async_store_keeps_the_timeout() -> None:
     assert verifier(AsyncOnlyResolver(delay=0.5), resolver_timeout=0.05).lookup("w_pro") == (
         "resolver_unavailable"

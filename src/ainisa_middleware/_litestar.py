@@ -4,7 +4,7 @@ Litestar keeps what it parsed from a request in ``scope["state"]``, shared by
 every layer of the connection. A Litestar middleware above ours may have read
 the body already (the receive channel is then drained, and the cache is the
 request); after the rewrite no cached view of the original may survive. This
-reads Litestar internals; ``tests/test_litestar.py`` breaks if they change.
+reads Litestar internals; ``tests/hosts/test_litestar.py`` breaks if they change.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Bottle, WebOb (Pyramid) and werkzeug (Flask) keep what they parsed from a
 request in the environ. A layer of theirs above the middleware may have read
 the body already (``wsgi.input`` is then drained, and their copy is the
 request); after the rewrite no cached view of the original may survive. This
-reads framework internals; ``tests/test_wsgi_hosts.py`` breaks if they change.
+reads framework internals; ``tests/hosts/test_wsgi_hosts.py`` breaks if they change.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def body_kept_above(environ: WSGIEnvironment, limit: int) -> bytes | None:
     ``unsupported_media_type`` for multipart as for any multipart body) rather
     than passed on with an empty body. Only a stream the framework read counts: a
     ``wsgi.input`` put in its place since is the request. This reads framework
-    internals; ``tests/test_wsgi_hosts.py`` breaks if they change.
+    internals; ``tests/hosts/test_wsgi_hosts.py`` breaks if they change.
     """
     stream: Any = environ.get("wsgi.input")
     buffered: Any = environ.get("bottle.request.body")

@@ -127,8 +127,10 @@ def sync_caller(resolver: object, timeout: float | None, runtime: Runtime = ASYN
     Made once per middleware (or cache); the call itself is then one step.
     """
     resolve = resolver_method(resolver, "resolve")
-    if resolve is not None:
+    if resolve is not None and not getattr(resolver, "resolves_by_coroutine", False):
         return resolve  # type: ignore[no-any-return]
+    # No resolve, or one that would only run a coroutine with no deadline (a
+    # cache over an async-only store): run the async side here, bounded.
     acall = async_caller(resolver, runtime)
     return lambda widget_id: runtime.run_coroutine(acall, widget_id, timeout)
 
@@ -266,6 +268,15 @@ class CachedResolver:
         # No timeout here: the middleware that asks the cache bounds the whole lookup.
         self._sync_inner = sync_caller(inner, None)
         self._async_inner = async_caller(inner)
+
+    @property
+    def resolves_by_coroutine(self) -> bool:
+        """Whether :meth:`resolve` only runs the inner resolver's coroutine.
+
+        Sync hosts then call :meth:`aresolve` through their own bridge instead,
+        so their ``resolver_timeout`` bounds it (``resolve`` has no deadline).
+        """
+        return resolver_method(self._inner, "resolve") is None
 
     def peek(self, widget_id: str) -> tuple[bool, Business | None]:
         """Answer from the cache only: ``(True, business_or_None)`` or ``(False, None)``.

@@ -129,13 +129,19 @@ class Verifier:
         """
         if self._peek is None:
             return None
-        found, business = self._peek(widget_id)
-        if not found:
-            return None
+        try:  # a peek that fails is a resolver that fails: never a 500, never a pass
+            found, business = self._peek(widget_id)
+            if not found:
+                return None
+            if business is not None and not isinstance(business, Business):
+                _checked(business, self._resolver)  # raises, naming the resolver
+        except Exception as exc:
+            self.log_error("resolver_unavailable", widget_id, exc)
+            return "resolver_unavailable"
         if business is None:
             self.log_error("unknown_widget", widget_id)
             return "unknown_widget"
-        return business  # type: ignore[no-any-return]  # a peek answers a Business
+        return business  # type: ignore[no-any-return]  # checked above to be a Business
 
     def lookup(self, widget_id: str) -> Business | str:
         """The business, or the error code to answer (logged here): for sync hosts."""
