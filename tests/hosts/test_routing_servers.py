@@ -309,7 +309,11 @@ def werkzeug_flask() -> Iterator[int]:
 
 @pytest.fixture(scope="module")
 def waitress_flask() -> Iterator[int]:
-    server = waitress.server.create_server(flask_app, host="127.0.0.1", port=0, threads=2)
+    # poll() reports a socket closed by stop() from this thread where select() would
+    # raise EBADF in the server's thread.
+    server = waitress.server.create_server(
+        flask_app, host="127.0.0.1", port=0, threads=2, asyncore_use_poll=True
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield int(server.effective_port)  # type: ignore[union-attr]

@@ -41,7 +41,11 @@ def _werkzeug() -> tuple[int, Callable[[], None]]:
 
 
 def _waitress() -> tuple[int, Callable[[], None]]:
-    server = waitress.server.create_server(_app(), host="127.0.0.1", port=0, threads=2)
+    # poll() reports a socket closed by stop() from this thread where select() would
+    # raise EBADF in the server's thread.
+    server = waitress.server.create_server(
+        _app(), host="127.0.0.1", port=0, threads=2, asyncore_use_poll=True
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
 
