@@ -29,6 +29,7 @@ from webtest.lint import middleware as lint_middleware
 
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
 from ainisa_middleware.wsgi import ENVIRON_KEY, AinisaWSGIMiddleware
+from tests.test_wsgi import send_case
 
 from .cases import (
     ADA,
@@ -135,17 +136,7 @@ def _wsgi(case: Case, resolver: object, timeout: float | None) -> tuple[int, Any
         mode=case.mode,  # type: ignore[arg-type]
         resolver_timeout=timeout,
     )
-    url = case.path + ("?" + case.query if case.query else "")
-    request = webtest.TestRequest.blank(url, method=case.method)
-    for name, value in case.headers:
-        request.headers[name] = value
-    if case.content_type is not None:
-        request.headers["Content-Type"] = case.content_type
-    if case.body:
-        request.body = case.body
-    response = webtest.TestApp(middleware, lint=True).do_request(
-        request, status="*", expect_errors=True
-    )
+    response = send_case(webtest.TestApp(middleware, lint=True), case)
     return response.status_int, response.json
 
 

@@ -27,6 +27,7 @@ from ainisa_middleware import AinisaUser
 from ainisa_middleware.errors import ERRORS
 from ainisa_middleware.wsgi import ENVIRON_KEY, AinisaWSGIMiddleware
 from tests.cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
+from tests.test_wsgi import send_case
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -182,18 +183,6 @@ def make_flask() -> flask.Flask:
 # --- the shared table, with Bottle outside and after a Bottle body reader ------------------
 
 
-def send(client: webtest.TestApp, case: Case) -> webtest.TestResponse:
-    url = case.path + ("?" + case.query if case.query else "")
-    request = webtest.TestRequest.blank(url, method=case.method)
-    for name, value in case.headers:
-        request.headers[name] = value
-    if case.content_type is not None:
-        request.headers["Content-Type"] = case.content_type
-    if case.body:
-        request.body = case.body
-    return client.do_request(request, status="*", expect_errors=True)
-
-
 class ServerInput:
     """``wsgi.input`` as a server hands it on: read once, no seek."""
 
@@ -228,7 +217,7 @@ TABLE = {
 @pytest.mark.parametrize("placement", sorted(PLACEMENTS))
 @pytest.mark.parametrize("case", ROWS)
 def test_contract_table(case: Case, placement: str) -> None:
-    response = send(TABLE[placement, case.mode], case)
+    response = send_case(TABLE[placement, case.mode], case)
     assert response.content_type == "application/json"
     check(case, response.status_int, response.json)
 
