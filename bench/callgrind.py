@@ -8,6 +8,12 @@ reached by a three-line C shim built with the system compiler). "Added" is a
 variant's instructions per request minus the bare app's, the same subtraction
 the timed tables make.
 
+The counters are zeroed and dumped from the request's own thread: work done in
+another thread (the ASGI adapter parses bodies over 16 KiB in a worker thread)
+is not attributed to that section as work on the loop is. For those rows,
+compare whole-program counts of the same requests with and without the thread
+(``docs/performance.md`` gives them).
+
 python -m bench.callgrind                       # ASGI and WSGI, 2,000 requests each
 python -m bench.callgrind --hosts wsgi --count 500 --sizes 200,1000000
 """
