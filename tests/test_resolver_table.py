@@ -177,10 +177,6 @@ ADAPTERS: dict[str, Driver] = {
 ASYNC_ADAPTERS = ["asgi", "django-async"]
 
 
-#: kind -> (why it fails, the adapters it fails on)
-KNOWN_BUGS: dict[str, tuple[str, tuple[str, ...]]] = {}
-
-
 @pytest.fixture(params=sorted(ADAPTERS))
 def adapter(request: pytest.FixtureRequest) -> str:
     if request.param.startswith("django"):
@@ -318,12 +314,7 @@ def test_a_failing_resolver_is_503_and_never_a_pass(
     adapter: str,
     resolver_kind: Callable[[str], ResolverKind],
     caplog: pytest.LogCaptureFixture,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if name in KNOWN_BUGS:
-        reason, adapters = KNOWN_BUGS[name]
-        if adapter in adapters:
-            request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     kind = resolver_kind(name)
     if name == "hanging-sync" and adapter not in ASYNC_ADAPTERS:
         # A sync host calls a sync resolver in the request's thread, where nothing can
