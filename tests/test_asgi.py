@@ -19,7 +19,9 @@ from starlette.websockets import WebSocket
 
 from ainisa_middleware import Business, CachedResolver, ConfigurationError
 from ainisa_middleware._types import Message, Receive, Scope, Send
+from ainisa_middleware import asgi as asgi_module
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
+from ainisa_middleware.request import OFF_LOOP_BODY_SIZE, QUICK_JSON_SIZE
 
 from .cases import GOOD, PATHS, RESOLVER, ROWS, Case, check, echo_payload
 from .conftest import CountingResolver
@@ -539,7 +541,7 @@ def test_large_bodies_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
 
     monkeypatch.setattr(verify.Verifier, "decide", decide)
     small = json.dumps({"widget_id": "w_pro", "pad": "x" * 100}).encode()
-    large = json.dumps({"widget_id": "w_pro", "pad": "x" * 20_000}).encode()
+    large = json.dumps({"widget_id": "w_pro", "pad": [1] * 10_000}).encode()
     loop_threads: list[int] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -588,7 +590,8 @@ def test_raw_path_holding_a_fragment_keeps_no_identity() -> None:
 
 # Large bodies: parsed in a worker thread, one at a time, each followed by a pause.
 
-_LARGE = json.dumps({"widget_id": "w_pro", "message": "x" * 20_000}).encode()
+# Past OFF_LOOP_BODY_SIZE and packed with values: costly enough to leave the loop.
+_LARGE = json.dumps({"widget_id": "w_pro", "message": "x", "scores": [7] * 8_000}).encode()
 _LARGE_MALFORMED = _LARGE[:-1]
 
 
@@ -705,3 +708,48 @@ def test_the_parsed_body_is_freed_in_the_worker_thread(monkeypatch: pytest.Monke
     assert _run_concurrently(middleware, [_LARGE]) == [204]
     assert len(freed_in) == 1
     assert freed_in[0] != threading.get_ident()
+
+
+def _threads_that_inspect(monkeypatch: pytest.MonkeyPatch, body: bytes) -> set[int]:
+    middleware = AinisaMiddleware(_no_content, resolver=RESOLVER, paths=PATHS)
+    inspect = middleware.verifier.inspect
+    threads: set[int] = set()
+
+    def recording_inspect(*args: Any) -> Any:
+        threads.add(threading.get_ident())
+        return inspect(*args)
+
+    monkeypatch.setattr(middleware.verifier, "inspect", recording_inspect)
+    assert _run_concurrently(middleware, [body]) == [204]
+    return threads
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["x" * 60_000, "\n" * 30_000, 'a "quote" ' * 100 + "x" * 30_000, "é" * 8_000],
+    ids=["plain", "escaped", "quotes", "unicode"],
+)
+def test_a_large_chat_message_is_parsed_on_the_loop(
+    monkeypatch: pytest.MonkeyPatch, message: str
+) -> None:
+    # One long string: cheaper to parse than the thread hop, so it stays on the loop.
+    body = json.dumps({"widget_id": "w_pro", "message": message}).encode()
+    assert OFF_LOOP_BODY_SIZE < len(body) <= QUICK_JSON_SIZE
+    assert _threads_that_inspect(monkeypatch, body) == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _LARGE,
+        json.dumps({"widget_id": "w_pro", "message": "x" * (QUICK_JSON_SIZE + 1)}).encode(),
+        json.dumps({"widget_id": "w_pro", "message": "x", "many": ["y"] * 4_000}).encode(),
+        json.dumps({"widget_id": "w_pro", "message": '"' * 20_000}).encode(),
+    ],
+    ids=["packed", "past-64KiB", "many-strings", "many-escaped-quotes"],
+)
+def test_a_costly_large_body_leaves_the_loop(monkeypatch: pytest.MonkeyPatch, body: bytes) -> None:
+    monkeypatch.setattr(asgi_module, "OFF_LOOP_PAUSE", 0.0)
+    assert len(body) > OFF_LOOP_BODY_SIZE
+    threads = _threads_that_inspect(monkeypatch, body)
+    assert threading.get_ident() not in threads

@@ -11,12 +11,16 @@ import pytest
 
 from ainisa_middleware.errors import RequestError
 from ainisa_middleware.request import (
+    QUICK_JSON_QUOTES,
+    QUICK_JSON_SIZE,
+    QUICK_JSON_STRUCTURE,
     BodyKind,
     Source,
     body_kind,
     parse_flat,
     parse_json_object,
     parse_request,
+    parses_quickly,
 )
 
 
@@ -237,3 +241,36 @@ def test_large_body_with_an_overflowing_number_is_malformed(number: bytes) -> No
 def test_large_body_with_a_finite_number_parses(number: bytes) -> None:
     body = b'{"pad": "' + b"x" * 4096 + b'", "n": ' + number + b', "e": "1e999"}'
     assert parse_json_object(body)["e"] == "1e999"
+
+
+# -- where a large body is parsed ---------------------------------------------------
+
+
+def _quick(body: bytes, kind: BodyKind | None = BodyKind.JSON) -> bool:
+    return parses_quickly(kind, body)
+
+
+def test_one_long_string_parses_quickly_and_many_values_do_not() -> None:
+    message = json.dumps({"message": "x" * 60_000, "user": {"user_id": "1"}}).encode()
+    assert _quick(message)
+    packed = json.dumps({"message": "x", "values": [0] * 2_000}).encode()
+    assert len(packed) < 10_000 and not _quick(packed)
+    assert not _quick(message, BodyKind.FORM)  # only JSON is estimated
+    assert not _quick(message, None)
+    assert not _quick(json.dumps({"message": "x" * QUICK_JSON_SIZE}).encode())
+
+
+def test_escaped_quotes_keep_the_estimate_inside_the_string() -> None:
+    # A value list hidden behind an escaped quote is still inside the string...
+    inside = json.dumps({"m": 'a\\"' + "[0," * 3_000}).encode()
+    assert _quick(inside)
+    # ...while after an escaped backslash the quote really closes it.
+    closed = b'{"m":"a\\\\","v":[' + b"0," * 3_000 + b"0]}"
+    assert json.loads(closed)["m"] == "a\\"
+    assert not _quick(closed)
+
+
+def test_too_many_quotes_leave_the_loop() -> None:
+    body = json.dumps({"m": ["a"] * (QUICK_JSON_QUOTES // 2 + 1)}, separators=(",", ":"))
+    assert len(body.encode()) - body.count('"') * 2 < QUICK_JSON_STRUCTURE
+    assert not _quick(body.encode())

@@ -46,7 +46,9 @@ from .request import (
     WIDGET_ID_HEADER,
     BodyReader,
     ParsedRequest,
+    body_kind,
     declared_length,
+    parses_quickly,
 )
 from .resolvers import AnyResolver, Runtime, SyncCall
 from .rewrite import rewrite_target
@@ -205,8 +207,11 @@ class AinisaMiddleware:
                     body = await _read_body(receive, limit, message)
             query = scope.get("query_string", b"")
             decision: Decision | None = None
-            if len(body) > OFF_LOOP_BODY_SIZE:
-                # Large enough to hold the loop noticeably: parsed in a worker
+            off_loop = len(body) > OFF_LOOP_BODY_SIZE and not parses_quickly(
+                body_kind(content_type), body
+            )
+            if off_loop:
+                # Costly enough to hold the loop noticeably: parsed in a worker
                 # thread, and decided there too when the cache knows the business.
                 parsed, business, decision = await _off_loop(
                     partial(_inspect_off_loop, verifier, content_type, widget_header, query, body)
@@ -227,7 +232,7 @@ class AinisaMiddleware:
             await send_error(send, business)
             return
         if decision is None:
-            if len(body) > OFF_LOOP_BODY_SIZE:  # re-serialising costs about as much
+            if off_loop:  # re-serialising costs about as much as parsing
                 decision = await _off_loop(partial(_decide_and_release, verifier, parsed, business))
             else:
                 decision = verifier.decide(parsed, business)
