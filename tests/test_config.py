@@ -27,6 +27,7 @@ GOOD: dict[str, Any] = {
     "max_body_size": DEFAULT_MAX_BODY_SIZE,
     "resolver_timeout": DEFAULT_RESOLVER_TIMEOUT,
     "max_form_fields": DEFAULT_MAX_FORM_FIELDS,
+    "on_decision": None,
 }
 KEYWORDS = list(GOOD)
 
@@ -254,6 +255,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         max_body_size=0,
         resolver_timeout=0,
         max_form_fields=0,
+        on_decision="not callable",
         names=names,
     )
     assert [problem.split(" ", 1)[0].rstrip(":") for problem in problems] == [
@@ -263,6 +265,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         "AINISA['MAX_BODY_SIZE']",
         "AINISA['MAX_FORM_FIELDS']",
         "AINISA['RESOLVER_TIMEOUT']",
+        "AINISA['ON_DECISION']",
     ]
     assert collect_problems(**{**GOOD, "resolver": None}, names=names)[0].startswith(
         "AINISA['RESOLVER'] is required"

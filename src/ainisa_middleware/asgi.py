@@ -38,6 +38,7 @@ from .config import (
     MiddlewareConfig,
     Mode,
 )
+from .decisions import DecisionHook
 from .errors import RENDERED, AinisaIdentityError, RequestError
 from .models import Business
 from .paths import is_cors_preflight
@@ -133,6 +134,8 @@ class AinisaMiddleware:
     :param resolver_timeout: seconds to wait for the resolver before 503; ``None`` waits.
     :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
         query string (else 400 ``malformed_request``) may hold.
+    :param on_decision: called with a :class:`~ainisa_middleware.decisions.DecisionRecord`
+        for every intercepted request (metrics, traces); see :mod:`ainisa_middleware.decisions`.
     """
 
     def __init__(
@@ -145,6 +148,7 @@ class AinisaMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -154,6 +158,7 @@ class AinisaMiddleware:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            on_decision=on_decision,
         )
         self.verifier = Verifier(self.config, ANYIO)
         self._matches = self.config.matcher.matches

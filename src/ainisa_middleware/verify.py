@@ -8,15 +8,19 @@ for a sync resolver on an event loop, the timeout, never failing open);
 Each intercepted request produces exactly one log record on the
 ``ainisa_middleware`` logger, with the widget, the business, the status and the
 secret that matched (by id or position), and never a secret, a hash or an email.
+The same moments call the ``on_decision`` hook, when one is configured, with a
+:class:`~ainisa_middleware.decisions.DecisionRecord` (see :mod:`.decisions`).
 """
 
 from __future__ import annotations
 
 import logging
 from functools import partial
+from time import perf_counter
 from typing import Any, NamedTuple
 
 from .config import MiddlewareConfig
+from .decisions import DecisionRecord, Outcome, Transport, call_hook, resolver_time
 from .models import AinisaUser, Business, Status, verified_user
 from .request import BodyKind, ParsedRequest, Source, parse_request
 from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method, sync_caller
@@ -113,6 +117,8 @@ class Verifier:
         self._call = sync_caller(resolver, config.resolver_timeout, runtime)
         self._acall = async_caller(resolver, runtime)
         self._deadline = runtime.deadline
+        #: the ``on_decision`` hook; ``None`` costs each request one attribute test
+        self._on_decision = config.on_decision
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
         self.inspect = partial(
             parse_request,
@@ -129,6 +135,8 @@ class Verifier:
         """
         if self._peek is None:
             return None
+        if self._on_decision is not None:
+            resolver_time.set(None)  # answered from memory, or not at all
         try:  # a peek that fails is a resolver that fails: never a 500, never a pass
             found, business = self._peek(widget_id)
             if not found:
@@ -145,11 +153,14 @@ class Verifier:
 
     def lookup(self, widget_id: str) -> Business | str:
         """The business, or the error code to answer (logged here): for sync hosts."""
+        start = perf_counter() if self._on_decision is not None else None
         try:
             result = _checked(self._call(widget_id), self._resolver)
         except Exception as exc:  # a failing or slow store: never fail open
+            _timed(start)
             self.log_error("resolver_unavailable", widget_id, exc)
             return "resolver_unavailable"
+        _timed(start)
         return self._found(widget_id, result)
 
     async def alookup(self, widget_id: str) -> Business | str:
@@ -158,12 +169,15 @@ class Verifier:
         Bounded by ``resolver_timeout``; a sync resolver runs in a worker thread
         that a timeout abandons (Python cannot stop it) while the request gets 503.
         """
+        start = perf_counter() if self._on_decision is not None else None
         try:
             async with self._deadline(self._timeout):
                 result = _checked(await self._acall(widget_id), self._resolver)
         except Exception as exc:  # a failing or slow store: never fail open
+            _timed(start)
             self.log_error("resolver_unavailable", widget_id, exc)
             return "resolver_unavailable"
+        _timed(start)
         return self._found(widget_id, result)
 
     def _found(self, widget_id: str, business: Business | None) -> Business | str:
@@ -174,7 +188,9 @@ class Verifier:
 
     # -- the decision -----------------------------------------------------------
 
-    def decide(self, parsed: ParsedRequest, business: Business) -> Decision:
+    def decide(
+        self, parsed: ParsedRequest, business: Business, *, transport: Transport = "http"
+    ) -> Decision:
         """Decide the status, whether to reject, and what the app may read."""
         status, fields, matched = _judge(parsed, business)
         error: str | None = None
@@ -190,6 +206,8 @@ class Verifier:
         level = logging.INFO if error is None else logging.WARNING
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
             self._log(level, parsed.widget_id, business, status, error, matched)
+        if self._on_decision is not None:
+            self._report(parsed, business, status, error, matched, transport)
         if error is not None:
             return _decision(Decision, (None, error, None, None))
 
@@ -210,9 +228,16 @@ class Verifier:
         return _decision(Decision, (user, None, body, query))
 
     def log_error(
-        self, code: str, widget_id: str | None = None, exc: BaseException | None = None
+        self,
+        code: str,
+        widget_id: str | None = None,
+        exc: BaseException | None = None,
+        *,
+        transport: Transport = "http",
     ) -> None:
         """Log a request the middleware answered before reaching a decision."""
+        if self._on_decision is not None:
+            self._report_error(code, widget_id, transport)
         if logger.isEnabledFor(logging.WARNING):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
@@ -253,3 +278,47 @@ class Verifier:
                 "ainisa_secret": secret,
             },
         )
+
+    def _report(
+        self,
+        parsed: ParsedRequest,
+        business: Business,
+        status: Status,
+        error: str | None,
+        matched: int | None,
+        transport: Transport,
+    ) -> None:
+        outcome: Outcome
+        if error is not None:
+            outcome = "rejected"
+        elif status is _VERIFIED or parsed.source is None:
+            outcome = "passed"  # nothing unverified to remove
+        else:
+            outcome = "stripped"
+        record = DecisionRecord(
+            parsed.widget_id,
+            business.id,
+            status,
+            outcome,
+            error,
+            transport,
+            business.secret_label(matched) if matched is not None else None,
+            resolver_time.get(),
+        )
+        call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
+
+    def _report_error(self, code: str, widget_id: str | None, transport: Transport) -> None:
+        # Only the resolver's own answers took resolver time; any other refusal came
+        # before the resolver was asked (a value left by an earlier request is not ours).
+        seconds = resolver_time.get() if code in _RESOLVER_CODES else None
+        record = DecisionRecord(widget_id, None, None, "rejected", code, transport, None, seconds)
+        call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
+
+
+_RESOLVER_CODES = frozenset({"unknown_widget", "resolver_unavailable"})
+
+
+def _timed(start: float | None) -> None:
+    """Record the resolver's time for the hook (``start`` is ``None`` without one)."""
+    if start is not None:
+        resolver_time.set(perf_counter() - start)

@@ -41,6 +41,7 @@ from .config import (
     MiddlewareConfig,
     Mode,
 )
+from .decisions import DecisionHook
 from .errors import RENDERED, RequestError
 from .paths import is_cors_preflight
 from .request import BodyReader, declared_length
@@ -98,6 +99,8 @@ class AinisaWSGIMiddleware:
         a sync resolver applies it as its own connect and query timeout.
     :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
         query string (else 400 ``malformed_request``) may hold.
+    :param on_decision: called with a :class:`~ainisa_middleware.decisions.DecisionRecord`
+        for every intercepted request (metrics, traces); see :mod:`ainisa_middleware.decisions`.
     """
 
     def __init__(
@@ -110,6 +113,7 @@ class AinisaWSGIMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -119,6 +123,7 @@ class AinisaWSGIMiddleware:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            on_decision=on_decision,
         )
         self.verifier = Verifier(self.config)
         self._matches = self.config.matcher.matches
