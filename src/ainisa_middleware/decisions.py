@@ -23,6 +23,7 @@ Ready-made hooks: :func:`ainisa_middleware.prometheus.decisions_hook` and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -32,8 +33,12 @@ from typing import Literal, TypeAlias
 from .models import Status
 
 __all__ = [
+    "DEFAULT_MAX_BUSINESSES",
+    "NONE",
+    "OTHER",
     "OUTCOMES",
     "TRANSPORTS",
+    "BusinessLabels",
     "DecisionHook",
     "DecisionRecord",
     "Outcome",
@@ -104,3 +109,42 @@ def call_hook(hook: DecisionHook, record: DecisionRecord) -> None:
                 hook,
                 HOOK_ERROR_INTERVAL,
             )
+
+
+#: Businesses with a metric label of their own before the rest share :data:`OTHER`.
+DEFAULT_MAX_BUSINESSES = 100
+#: The label of every business past the limit.
+OTHER = "other"
+#: The label of a business or status not known yet (a request refused before it).
+NONE = "none"
+
+
+class BusinessLabels:
+    """Business ID -> metric label: its own for the first ``limit`` seen, :data:`OTHER` after.
+
+    Exporters share it, so a site with many tenants cannot grow a metric's
+    series without bound.
+    """
+
+    def __init__(self, limit: int = DEFAULT_MAX_BUSINESSES) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise TypeError(f"max_businesses must be an int, not {type(limit).__name__}")
+        if limit < 0:
+            raise ValueError(f"max_businesses must be 0 or more, not {limit}")
+        self._limit = limit
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, business_id: str | None) -> str:
+        if business_id is None:
+            return NONE
+        label = self._seen.get(business_id)  # a dict read: no lock on the common path
+        if label is not None:
+            return label
+        with self._lock:
+            label = self._seen.get(business_id)
+            if label is None:
+                label = business_id if len(self._seen) < self._limit else OTHER
+                if label != OTHER:
+                    self._seen[business_id] = label
+            return label
