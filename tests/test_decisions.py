@@ -8,7 +8,6 @@ engine directly for what no adapter reaches (WebSocket transport, timings).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -213,7 +212,7 @@ def test_a_hook_that_raises_is_logged_once_and_never_fails_the_request(
 def test_a_record_is_frozen() -> None:
     hook = Recorder()
     run(engine(hook), {"message": "hi"})
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         hook.only.outcome = "rejected"  # type: ignore[misc]
 
 

@@ -27,8 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal, NamedTuple, TypeAlias
 
 from .models import Status
 
@@ -56,9 +55,13 @@ Transport = Literal["http", "websocket"]
 TRANSPORTS: tuple[Transport, ...] = ("http", "websocket")
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """What the middleware decided about one request, safe to export anywhere."""
+class DecisionRecord(NamedTuple):
+    """What the middleware decided about one request, safe to export anywhere.
+
+    Immutable. A named tuple, as :class:`~ainisa_middleware.verify.Decision`: one
+    is built per request when a hook is configured, and a tuple is built in C,
+    where a frozen dataclass sets each field in Python.
+    """
 
     #: the widget ID the request named (``None`` when it was refused before one was read)
     widget_id: str | None

@@ -10,7 +10,10 @@ OpenTelemetry Prometheus exporter shows the same names:
 
 - ``ainisa.decisions``: a counter with the attributes ``business``, ``status`` and
   ``outcome`` (``passed``, ``stripped`` or the rejected request's error code),
-  businesses past ``max_businesses`` sharing ``other``;
+  businesses past ``max_businesses`` sharing ``other``. It is an observable
+  (asynchronous) counter: the hook adds one to a plain count under a lock, and
+  the SDK reads the totals when it collects. A synchronous ``Counter.add`` costs
+  the SDK about 15 microseconds per request, more than the middleware itself;
 - ``ainisa.resolver``: a histogram in seconds of the time spent asking the resolver.
 
 When a span is recording (the host's OpenTelemetry instrumentation started one for
@@ -22,11 +25,13 @@ the SDK and its exporters, as for any instrumented library.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 try:
     from opentelemetry import metrics, trace
+    from opentelemetry.metrics import CallbackOptions, Observation
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         'ainisa_middleware.otel needs opentelemetry-api: pip install "ainisa-middleware[otel]"'
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RESOLVER_BUCKETS", "decisions_hook"]
 
+#: Record shapes kept ready; past it (many ``other`` businesses) each is labelled anew.
+_MAX_KEYS = 10_000
 #: The histogram's bucket boundaries in seconds (the Prometheus hook's).
 RESOLVER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -64,8 +71,23 @@ def decisions_hook(
         if meter_provider is None
         else meter_provider.get_meter(__name__, __version__)
     )
-    decisions = meter.create_counter(
+    lock = threading.Lock()
+    #: (business label, status, outcome) -> decisions so far
+    counts: dict[tuple[str, str, str], int] = {}
+    #: (business ID, status, outcome) as the record has them -> the key in ``counts``
+    keys: dict[tuple[str | None, object, str], tuple[str, str, str]] = {}
+
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        with lock:
+            totals = list(counts.items())
+        return [
+            Observation(total, {"business": business, "status": status, "outcome": outcome})
+            for (business, status, outcome), total in totals
+        ]
+
+    meter.create_observable_counter(
         "ainisa.decisions",
+        callbacks=[observe],
         unit="{decision}",
         description="Intercepted chat requests, by business, identity status and outcome.",
     )
@@ -75,20 +97,20 @@ def decisions_hook(
         description="Time spent asking the resolver for a widget's business.",
         explicit_bucket_boundaries_advisory=RESOLVER_BUCKETS,
     )
-    add = decisions.add
     record_time = resolver.record
     current_span = trace.get_current_span
 
     def on_decision(record: DecisionRecord) -> None:
-        status = NONE if record.status is None else record.status.value
-        add(
-            1,
-            {
-                "business": business_label(record.business_id),
-                "status": status,
-                "outcome": record.code or record.outcome,
-            },
-        )
+        outcome = record.code or record.outcome
+        seen = (record.business_id, record.status, outcome)
+        key = keys.get(seen)
+        if key is None:
+            status = NONE if record.status is None else record.status.value
+            key = (business_label(record.business_id), status, outcome)
+            if len(keys) < _MAX_KEYS:  # business IDs past the limit are not kept
+                keys[seen] = key
+        with lock:
+            counts[key] = counts.get(key, 0) + 1
         if record.resolver_seconds is not None:
             record_time(record.resolver_seconds)
         if spans:

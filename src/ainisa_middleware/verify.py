@@ -49,7 +49,7 @@ class Decision(NamedTuple):
     query: bytes | None = None
 
 
-_decision = tuple.__new__
+_decision = _record = tuple.__new__
 _JSON, _FORM, _QUERY = Source.JSON, Source.FORM, Source.QUERY
 _JSON_BODY, _FORM_BODY = BodyKind.JSON, BodyKind.FORM
 _VERIFIED, _DISABLED = Status.VERIFIED, Status.IDENTITY_DISABLED
@@ -295,15 +295,18 @@ class Verifier:
             outcome = "passed"  # nothing unverified to remove
         else:
             outcome = "stripped"
-        record = DecisionRecord(
-            parsed.widget_id,
-            business.id,
-            status,
-            outcome,
-            error,
-            transport,
-            business.secret_label(matched) if matched is not None else None,
-            resolver_time.get(),
+        record = _record(
+            DecisionRecord,
+            (
+                parsed.widget_id,
+                business.id,
+                status,
+                outcome,
+                error,
+                transport,
+                business.secret_label(matched) if matched is not None else None,
+                resolver_time.get(),
+            ),
         )
         call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
 
@@ -311,7 +314,9 @@ class Verifier:
         # Only the resolver's own answers took resolver time; any other refusal came
         # before the resolver was asked (a value left by an earlier request is not ours).
         seconds = resolver_time.get() if code in _RESOLVER_CODES else None
-        record = DecisionRecord(widget_id, None, None, "rejected", code, transport, None, seconds)
+        record = _record(
+            DecisionRecord, (widget_id, None, None, "rejected", code, transport, None, seconds)
+        )
         call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
 
 
