@@ -301,3 +301,11 @@ def test_the_hook_sees_no_secret_even_for_a_business_without_secret_ids() -> Non
     run(engine(hook, resolver), {"user": {"user_id": "42", "user_hash": GOOD}}, widget="w")
     assert hook.only.key_id == "1"  # the position of the secret, never the secret
     assert user_hash(SECRET, "42") not in repr(hook.only)
+
+
+def test_a_cache_answer_after_a_timed_lookup_in_the_same_thread_carries_no_time() -> None:
+    hook = Recorder()
+    run(engine(hook, SlowResolver(0.02)), {"message": "hi"})  # a lookup, timed
+    run(engine(hook), {"message": "hi"})  # StaticResolver answers from memory (peek)
+    first, second = hook.records
+    assert first.resolver_seconds is not None and second.resolver_seconds is None

@@ -135,8 +135,8 @@ class Verifier:
         """
         if self._peek is None:
             return None
-        if self._on_decision is not None:
-            resolver_time.set(None)  # answered from memory, or not at all
+        if self._on_decision is not None and resolver_time.get() is not None:
+            resolver_time.set(None)  # answered from memory: no earlier request's time
         try:  # a peek that fails is a resolver that fails: never a 500, never a pass
             found, business = self._peek(widget_id)
             if not found:
