@@ -13,7 +13,6 @@ from functools import lru_cache
 from hmac import compare_digest
 from typing import Any
 
-
 __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 
 #: Length of a well-formed hash: 32 bytes of SHA-256 as hex.
