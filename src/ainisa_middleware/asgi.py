@@ -241,9 +241,9 @@ class AinisaMiddleware:
             return
 
         new = dict(scope)
-        if not _CACHED_SCOPE_KEYS.isdisjoint(scope):
-            for key in CACHED_SCOPE_KEYS:
-                new.pop(key, None)
+        for key in CACHED_SCOPE_KEYS:
+            if key in new:
+                del new[key]
         if decision.query is not None:
             new["query_string"] = decision.query
         raw_path = scope.get("raw_path")
@@ -273,31 +273,31 @@ class AinisaMiddleware:
 def _headers(
     headers: Sequence[tuple[bytes, bytes]],
 ) -> tuple[str | None, str | None, bytes | None, int, bool]:
-    """Content type, widget header, ``Content-Length``, its position, whether chunked."""
-    content_types: list[str] = []
-    widget: list[str] = []
+    """Content type, widget header, ``Content-Length``, its position, whether chunked.
+
+    Repeated headers join with ", " as WSGI servers do. No valid widget ID
+    contains that, and no media type we inspect does either: a request whose
+    frameworks could disagree on its content type is refused (415), not guessed.
+    """
+    content_type: str | None = None
+    widget: str | None = None
     length: bytes | None = None
     at = -1
     chunked = False
-    for index, (name, value) in enumerate(headers):
+    index = -1
+    for name, value in headers:
+        index += 1
         if name == b"content-type":
-            content_types.append(value.decode("latin-1"))
+            text = value.decode("latin-1")
+            content_type = text if content_type is None else f"{content_type}, {text}"
         elif name == _WIDGET_HEADER:
-            widget.append(value.decode("latin-1"))
+            text = value.decode("latin-1")
+            widget = text if widget is None else f"{widget}, {text}"
         elif name == b"content-length":
             length, at = value, index
         elif name == b"transfer-encoding":
             chunked = True
-    # Repeated headers join with ", " as WSGI servers do. No valid widget ID
-    # contains that, and no media type we inspect does either: a request whose
-    # frameworks could disagree on its content type is refused (415), not guessed.
-    return (
-        (content_types[0] if len(content_types) == 1 else ", ".join(content_types) or None),
-        (widget[0] if len(widget) == 1 else ", ".join(widget) or None),
-        length,
-        at,
-        chunked,
-    )
+    return content_type, widget, length, at, chunked
 
 
 def _with_length(

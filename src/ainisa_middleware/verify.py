@@ -13,7 +13,6 @@ secret that matched (by id or position), and never a secret, a hash or an email.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any, NamedTuple
 
 from .config import MiddlewareConfig
@@ -113,12 +112,24 @@ class Verifier:
         self._call = sync_caller(resolver, config.resolver_timeout, runtime)
         self._acall = async_caller(resolver, runtime)
         self._deadline = runtime.deadline
+        limit, fields = config.max_body_size, config.max_form_fields
+
+        def inspect(
+            content_type: str | None, widget_header: str | None, query_string: bytes, body: bytes
+        ) -> ParsedRequest:
+            # A closure, not functools.partial: a partial holding keywords merges
+            # them into a new dict on every call, twice the cost of this frame.
+            return parse_request(
+                content_type,
+                widget_header,
+                query_string,
+                body,
+                max_body_size=limit,
+                max_form_fields=fields,
+            )
+
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
-        self.inspect = partial(
-            parse_request,
-            max_body_size=config.max_body_size,
-            max_form_fields=config.max_form_fields,
-        )
+        self.inspect = inspect
 
     # -- the business ----------------------------------------------------------
 
