@@ -133,6 +133,10 @@ class AinisaMiddleware:
     :param resolver_timeout: seconds to wait for the resolver before 503; ``None`` waits.
     :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
         query string (else 400 ``malformed_request``) may hold.
+    :param websocket_frames: ``"json"`` (every frame of a WebSocket under ``paths``
+        must be a JSON object, else the connection closes with 1003) or ``"any"``
+        (binary and non-JSON text frames pass unchanged: only for apps whose
+        frames carry no identity; see ``docs/websocket.md``).
     """
 
     def __init__(
@@ -145,6 +149,7 @@ class AinisaMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
+        websocket_frames: str = "json",
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -157,10 +162,18 @@ class AinisaMiddleware:
         )
         self.verifier = Verifier(self.config, ANYIO)
         self._matches = self.config.matcher.matches
+        from ._websocket import WebSocketGuard  # imports this module's helpers
+
+        self._websocket = WebSocketGuard(self.verifier, frames=websocket_frames)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket" and self._matches(
+                scope["path"], scope.get("root_path", "")
+            ):
+                await self._websocket(self.app, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         preflight = False
         if scope["method"] == "OPTIONS":
