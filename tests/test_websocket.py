@@ -492,3 +492,20 @@ def test_static_resolver_is_consulted_once_per_connection() -> None:
             connection.send_text(json.dumps({"user": ADA}))
             connection.receive_json()
     assert calls == ["w_pro"]
+
+
+def test_a_server_refusing_1008_gets_the_private_use_4008() -> None:
+    """Daphne (autobahn) raises on an application's 1008; 4008 says the same there."""
+    from ainisa_middleware._websocket import send_close
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        if not (message["code"] == 1000 or 3000 <= message["code"] <= 4999):
+            raise Exception("invalid close code (must be 1000 or from [3000, 4999])")
+        sent.append(message)
+
+    import anyio
+
+    anyio.run(send_close, send, 1008, "unknown_widget")
+    assert sent == [{"type": "websocket.close", "code": 4008, "reason": "unknown_widget"}]

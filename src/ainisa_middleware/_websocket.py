@@ -36,6 +36,8 @@ __all__ = [
     "WebSocketFrames",
     "WebSocketGuard",
     "close_code",
+    "deny",
+    "send_close",
 ]
 
 #: ``"json"``: every frame must be a strict JSON object (others close 1003);
@@ -137,7 +139,7 @@ class WebSocketGuard:
                 return
             try:
                 if connection.accepted:
-                    await send(_close_message(refused.code))
+                    await send_close(send, close_code(refused.code), refused.code)
                 else:
                     await deny(scope, send, refused.code)
             except Exception:
@@ -211,13 +213,7 @@ class _Connection:
         except _Closed as closed:
             self._closing = closed.message
             self.closed = True
-            await self._send(
-                {
-                    "type": "websocket.close",
-                    "code": closed.message["code"],
-                    "reason": closed.args[0],
-                }
-            )
+            await send_close(self._send, closed.message["code"], closed.args[0])
             return closed.message
 
     async def send(self, message: Message) -> None:
@@ -333,8 +329,17 @@ def _app_scope(scope: Scope, decision: Decision) -> Scope:
     return new
 
 
-def _close_message(code: str) -> Message:
-    return {"type": "websocket.close", "code": close_code(code), "reason": code}
+async def send_close(send: Send, code: int, reason: str) -> None:
+    """Close with ``code`` and ``reason``, or ``4000 + code % 1000`` where the server refuses it.
+
+    Daphne (autobahn) lets an application close only with 1000 or 3000 to 4999,
+    and raises on 1008: the private-use 4008 (4003, 4009, 4013) says the same.
+    Daphne also drops every reason.
+    """
+    try:
+        await send({"type": "websocket.close", "code": code, "reason": reason})
+    except Exception:
+        await send({"type": "websocket.close", "code": 4000 + code % 1000, "reason": reason})
 
 
 async def deny(scope: Scope, send: Send, code: str) -> None:
@@ -364,4 +369,4 @@ async def deny(scope: Scope, send: Send, code: str) -> None:
     if subprotocols:
         accept["subprotocol"] = subprotocols[0]
     await send(accept)
-    await send(_close_message(code))
+    await send_close(send, close_code(code), code)
