@@ -107,7 +107,7 @@ def measure(count: int, reps: int) -> list[Row]:
     try:
         for label, frame in FRAMES.items():
             times: dict[str, list[float]] = {name: [] for name in variants}
-            for name, app in variants.items():  # warm up
+            for app in variants.values():  # warm up
                 loop.run_until_complete(_connection(app, frame, 10))
             for _ in range(reps):
                 for name, app in variants.items():
