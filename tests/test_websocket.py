@@ -509,3 +509,25 @@ def test_a_server_refusing_1008_gets_the_private_use_4008() -> None:
 
     anyio.run(send_close, send, 1008, "unknown_widget")
     assert sent == [{"type": "websocket.close", "code": 4008, "reason": "unknown_widget"}]
+
+
+def test_large_frames_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ainisa_middleware import _websocket
+
+    hops: list[int] = []
+    real = _websocket._off_loop
+
+    async def counted(func: Any) -> Any:
+        hops.append(1)
+        return await real(func)
+
+    monkeypatch.setattr(_websocket, "_off_loop", counted)
+    large = json.dumps({"msg": "x" * 20_000, "user": ADA})
+    with _connect(TestClient(make_app())) as connection:
+        connection.send_text(PING_JSON)
+        connection.receive_json()
+        assert hops == []  # a chat frame stays on the loop
+        connection.send_text(large)
+        seen = connection.receive_json()
+    assert hops == [1]
+    assert json.loads(seen["frame"]) == {"msg": "x" * 20_000}

@@ -14,6 +14,7 @@ What a client sees for each failure is in ``docs/websocket.md``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any, Final, Literal, get_args
@@ -213,7 +214,9 @@ class _Connection:
         except _Closed as closed:
             self._closing = closed.message
             self.closed = True
-            await send_close(self._send, closed.message["code"], closed.args[0])
+            # A client already gone: the app hears the disconnect all the same.
+            with contextlib.suppress(OSError):
+                await send_close(self._send, closed.message["code"], closed.args[0])
             return closed.message
 
     async def send(self, message: Message) -> None:
