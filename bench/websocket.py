@@ -8,13 +8,20 @@ figure is the middleware's own work per frame (strict JSON parse, the
 network. Variants are interleaved, A B A B ..., so machine drift hits both alike.
 
     python -m bench.websocket              # about 20 seconds
+    python -m bench.websocket --network    # also round trips through uvicorn (websockets client)
     python -m bench.websocket --smoke      # a second: checks that it runs
+
+``--network`` serves both echoes with uvicorn (its ``websockets-sansio``
+implementation) on 127.0.0.1 and times send-then-receive round trips from the
+``websockets`` client, alternating between the two servers in batches: the cost a
+visitor's frame really sees, network stack and server included.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -133,14 +140,76 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _serve(app: Any) -> tuple[Any, Any, str]:
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(
+        app, ws="websockets-sansio", lifespan="off", log_level="warning", log_config=None
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    return server, thread, f"ws://127.0.0.1:{sock.getsockname()[1]}/chat/ws?widget_id=w_bench"
+
+
+def measure_network(count: int, reps: int) -> list[Row]:
+    """Median round trip per frame, microseconds, through uvicorn and a real client."""
+    from websockets.sync.client import connect
+
+    served = {
+        "bare": _serve(echo),
+        "ours": _serve(AinisaMiddleware(echo, resolver=RESOLVER, paths=["/chat"])),
+    }
+    rows = []
+    try:
+        stack = contextlib.ExitStack()
+        clients = {name: stack.enter_context(connect(url)) for name, (_, _, url) in served.items()}
+        for client in clients.values():
+            client.send(json.dumps({"message": "hi"}))  # the first frame settles identity
+            client.recv(timeout=10)
+        for label, frame in FRAMES.items():
+            times: dict[str, list[float]] = {name: [] for name in clients}
+            for _ in range(reps):
+                for name, client in clients.items():
+                    started = time.perf_counter()
+                    for _ in range(count):
+                        client.send(frame)
+                        client.recv(timeout=10)
+                    times[name].append((time.perf_counter() - started) / count * 1e6)
+            rows.append(
+                Row(label, statistics.median(times["bare"]), statistics.median(times["ours"]))
+            )
+        stack.close()
+    finally:
+        for server, thread, _ in served.values():
+            server.should_exit = True
+            thread.join(10)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="tiny counts: checks that it runs")
     parser.add_argument("--frames", type=int, default=20_000, help="frames per connection")
     parser.add_argument("--reps", type=int, default=15, help="connections per variant")
+    parser.add_argument("--network", action="store_true", help="also time round trips")
     args = parser.parse_args(argv)
     count, reps = (200, 2) if args.smoke else (args.frames, args.reps)
+    print("In process (no network):\n")
     print(table(measure(count, reps)))
+    if args.network:
+        print("\nRound trips through uvicorn (websockets-sansio) and the websockets client:\n")
+        print(table(measure_network(max(count // 40, 50), reps * 2)))
     return 0
 
 
