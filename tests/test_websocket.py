@@ -531,3 +531,50 @@ def test_large_frames_are_parsed_off_the_event_loop(monkeypatch: pytest.MonkeyPa
         seen = connection.receive_json()
     assert hops == [1]
     assert json.loads(seen["frame"]) == {"msg": "x" * 20_000}
+
+
+def test_an_endpoint_refusing_after_accept_closes_with_1008() -> None:
+    from ainisa_middleware.errors import AinisaIdentityError
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        assert message["type"] == "websocket.receive"
+        raise AinisaIdentityError("identity_required")
+
+    middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS)
+    with (
+        TestClient(middleware).websocket_connect("/chat?widget_id=w_pro") as connection,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        connection.send_text(PING_JSON)
+        connection.receive_text()
+    assert (closed.value.code, closed.value.reason) == (1008, "identity_required")
+
+
+def test_an_app_asking_again_after_the_close_hears_the_disconnect_again() -> None:
+    heard: list[Any] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        heard.append(await receive())
+        heard.append(await receive())
+
+    middleware = AinisaMiddleware(app, resolver=RESOLVER, paths=PATHS)
+    with (
+        TestClient(middleware).websocket_connect("/chat?widget_id=w_pro") as connection,
+        pytest.raises(WebSocketDisconnect),
+    ):
+        connection.send_bytes(b"\x00")
+        connection.receive_text()
+    assert (
+        heard[0]
+        == heard[1]
+        == {
+            "type": "websocket.disconnect",
+            "code": 1003,
+            "reason": "unsupported_media_type",
+        }
+    )
