@@ -130,12 +130,14 @@ def test_a_plan_without_identity_strips_what_it_was_sent() -> None:
     )
 
 
-def test_the_websocket_transport_is_named_by_its_caller() -> None:
+def test_a_verifier_for_websocket_names_its_transport_and_leaves_the_original_alone() -> None:
     hook = Recorder()
     verifier = engine(hook)
-    run(verifier, {"message": "hi"}, transport="websocket")
-    verifier.log_error("malformed_body", "w_pro", transport="websocket")
-    assert [r.transport for r in hook.records] == ["websocket", "websocket"]
+    websocket = verifier.for_transport("websocket")
+    run(websocket, {"message": "hi"})
+    websocket.log_error("malformed_body", "w_pro")
+    run(verifier, {"message": "hi"})
+    assert [r.transport for r in hook.records] == ["websocket", "websocket", "http"]
 
 
 def test_refusals_before_a_decision_are_records_too() -> None:
@@ -309,3 +311,41 @@ def test_a_cache_answer_after_a_timed_lookup_in_the_same_thread_carries_no_time(
     run(engine(hook), {"message": "hi"})  # StaticResolver answers from memory (peek)
     first, second = hook.records
     assert first.resolver_seconds is not None and second.resolver_seconds is None
+
+
+def test_websocket_connections_and_first_frames_are_records_named_websocket() -> None:
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import WebSocketDenialResponse
+    from starlette.websockets import WebSocket
+
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        await websocket.send_text(websocket.scope["state"]["ainisa_user"].status)
+        await websocket.close()
+
+    hook = Recorder()
+    app = AinisaMiddleware(
+        Starlette(routes=[WebSocketRoute("/chat", chat)]),
+        resolver=RESOLVER,
+        paths=PATHS,
+        on_decision=hook,
+    )
+    with TestClient(app) as client:
+        with client.websocket_connect(f"/chat?widget_id=w_pro&user_id=42&user_hash={OLD}") as ws:
+            ws.send_text(json.dumps({"message": "hi"}))
+            assert ws.receive_text() == "verified"
+        with client.websocket_connect("/chat?widget_id=w_pro") as ws:  # identity in frame 1
+            ws.send_text(json.dumps({"user": {"user_id": "42", "user_hash": "0" * 64}}))
+            assert ws.receive_text() == "invalid_hash"
+        with (
+            pytest.raises(WebSocketDenialResponse),
+            client.websocket_connect("/chat?widget_id=w_nobody"),
+        ):
+            pass
+    assert [(r.transport, r.status, r.outcome, r.code, r.key_id) for r in hook.records] == [
+        ("websocket", Status.VERIFIED, "passed", None, "sec_old"),
+        ("websocket", Status.ANONYMOUS, "passed", None, None),  # the connect, no user data
+        ("websocket", Status.INVALID_HASH, "stripped", None, None),  # its first frame
+        ("websocket", None, "rejected", "unknown_widget", None),
+    ]

@@ -43,6 +43,7 @@ PAGES = [
     "docs/observability.md",
     "docs/hosts.md",
     "docs/threat-model.md",
+    "docs/websocket.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

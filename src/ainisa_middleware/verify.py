@@ -14,8 +14,8 @@ The same moments call the ``on_decision`` hook, when one is configured, with a
 
 from __future__ import annotations
 
+import copy
 import logging
-from functools import partial
 from time import perf_counter
 from typing import Any, NamedTuple
 
@@ -119,12 +119,36 @@ class Verifier:
         self._deadline = runtime.deadline
         #: the ``on_decision`` hook; ``None`` costs each request one attribute test
         self._on_decision = config.on_decision
+        #: what the hook's records name as the transport (see :meth:`for_transport`)
+        self.transport: Transport = "http"
+        limit, fields = config.max_body_size, config.max_form_fields
+
+        def inspect(
+            content_type: str | None, widget_header: str | None, query_string: bytes, body: bytes
+        ) -> ParsedRequest:
+            # A closure, not functools.partial: a partial holding keywords merges
+            # them into a new dict on every call, twice the cost of this frame.
+            return parse_request(
+                content_type,
+                widget_header,
+                query_string,
+                body,
+                max_body_size=limit,
+                max_form_fields=fields,
+            )
+
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
-        self.inspect = partial(
-            parse_request,
-            max_body_size=config.max_body_size,
-            max_form_fields=config.max_form_fields,
-        )
+        self.inspect = inspect
+
+    def for_transport(self, transport: Transport) -> Verifier:
+        """This verifier, its records naming ``transport``: a WebSocket guard's own.
+
+        A shallow copy: the configuration, the resolver bridges and the parser
+        are shared (a verifier holds no per-request state).
+        """
+        twin = copy.copy(self)
+        twin.transport = transport
+        return twin
 
     # -- the business ----------------------------------------------------------
 
@@ -188,9 +212,7 @@ class Verifier:
 
     # -- the decision -----------------------------------------------------------
 
-    def decide(
-        self, parsed: ParsedRequest, business: Business, *, transport: Transport = "http"
-    ) -> Decision:
+    def decide(self, parsed: ParsedRequest, business: Business) -> Decision:
         """Decide the status, whether to reject, and what the app may read."""
         status, fields, matched = _judge(parsed, business)
         error: str | None = None
@@ -207,7 +229,7 @@ class Verifier:
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
             self._log(level, parsed.widget_id, business, status, error, matched)
         if self._on_decision is not None:
-            self._report(parsed, business, status, error, matched, transport)
+            self._report(parsed, business, status, error, matched)
         if error is not None:
             return _decision(Decision, (None, error, None, None))
 
@@ -228,16 +250,11 @@ class Verifier:
         return _decision(Decision, (user, None, body, query))
 
     def log_error(
-        self,
-        code: str,
-        widget_id: str | None = None,
-        exc: BaseException | None = None,
-        *,
-        transport: Transport = "http",
+        self, code: str, widget_id: str | None = None, exc: BaseException | None = None
     ) -> None:
         """Log a request the middleware answered before reaching a decision."""
         if self._on_decision is not None:
-            self._report_error(code, widget_id, transport)
+            self._report_error(code, widget_id)
         if logger.isEnabledFor(logging.WARNING):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
@@ -286,7 +303,6 @@ class Verifier:
         status: Status,
         error: str | None,
         matched: int | None,
-        transport: Transport,
     ) -> None:
         outcome: Outcome
         if error is not None:
@@ -303,19 +319,19 @@ class Verifier:
                 status,
                 outcome,
                 error,
-                transport,
+                self.transport,
                 business.secret_label(matched) if matched is not None else None,
                 resolver_time.get(),
             ),
         )
         call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
 
-    def _report_error(self, code: str, widget_id: str | None, transport: Transport) -> None:
+    def _report_error(self, code: str, widget_id: str | None) -> None:
         # Only the resolver's own answers took resolver time; any other refusal came
         # before the resolver was asked (a value left by an earlier request is not ours).
         seconds = resolver_time.get() if code in _RESOLVER_CODES else None
         record = _record(
-            DecisionRecord, (widget_id, None, None, "rejected", code, transport, None, seconds)
+            DecisionRecord, (widget_id, None, None, "rejected", code, self.transport, None, seconds)
         )
         call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
 
