@@ -36,6 +36,7 @@ MODULES = [
     "ainisa_middleware.fastapi",
     "ainisa_middleware.django",
     "ainisa_middleware.django.middleware",
+    "ainisa_middleware.channels",
     "ainisa_middleware.jinja",
     "ainisa_middleware.snippet",
     "ainisa_middleware.stores.sql",
