@@ -158,7 +158,7 @@ def test_the_wheel_with_every_extra_installs_and_runs_from_a_fresh_environment(
         cwd=tmp_path,
         venv=venv,
     )
-    assert checked.returncode == 1 and "the store has no schema" in checked.stdout
+    assert checked.returncode == 1 and "no database file at" in checked.stdout
 
     script = textwrap.dedent(
         f"""

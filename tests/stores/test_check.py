@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -65,8 +66,10 @@ def test_a_healthy_store_passes_with_its_counts_and_no_secret_printed(
 
 
 def test_no_schema_is_a_problem_that_names_store_init(
-    db: list[str], capsys: pytest.CaptureFixture[str]
+    db: list[str], db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    if db_url.startswith("sqlite:///"):
+        Path(db_url.removeprefix("sqlite:///")).touch()  # an empty database
     code, out = run(capsys, "check", *db)
     assert code == 1
     assert "FAIL  the store has no schema" in out and "ainisa-middleware store init" in out
@@ -197,3 +200,13 @@ def test_check_reports_a_bus_given_on_the_command_line(
     store.close()
     code, out = run(capsys, "check", *db, "--invalidation-url", "redis://127.0.0.1:1/0")
     assert code == 1 and "invalidation bus redis://127.0.0.1:1/0 does not answer" in out
+
+
+def test_a_missing_sqlite_file_is_a_problem_and_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AINISA_INVALIDATION_URL", raising=False)
+    missing = tmp_path / "typo.db"
+    code, out = run(capsys, "check", "--db", f"sqlite:///{missing}")
+    assert code == 1 and f"no database file at {missing}" in out
+    assert not missing.exists()

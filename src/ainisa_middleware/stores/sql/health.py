@@ -7,6 +7,8 @@ answer is a :class:`~ainisa_middleware.deployment.Finding` saying what to do.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -26,7 +28,23 @@ _LIST_AT_MOST = 10
 
 def store_findings(store: SQLStore) -> list[Finding]:
     """The store's health: reachable, schema current, secrets readable, and what it holds."""
-    where = safe_url(store.engine.url)
+    url = store.engine.url
+    where = safe_url(url)
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not url.database.startswith("file:")
+        and not Path(url.database).exists()
+    ):
+        # Connecting would create an empty file: a typo in --db must not look like a store.
+        return [
+            Finding(
+                "problem",
+                f"no database file at {url.database}",
+                f"check --db (or {DATABASE_URL_ENV}); create the store with "
+                "'ainisa-middleware store init' (same --db)",
+            )
+        ]
     try:
         version = store.schema_version()
     except SQLAlchemyError as error:
