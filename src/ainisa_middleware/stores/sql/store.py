@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ainisa_middleware.config import DEFAULT_RESOLVER_TIMEOUT
 from ainisa_middleware.errors import ConfigurationError
+from ainisa_middleware.invalidation import BusError, from_setting
 from ainisa_middleware.models import Business
 
 from .crypto import FERNET_PREFIX, MASTER_KEY_ENV, Cipher, master_keys, warn_plaintext
@@ -172,6 +173,9 @@ class SQLStore:
     :param identity_plans: plans that include identity verification.
     :param master_key: Fernet key(s) for secrets at rest; ``None`` reads ``AINISA_MASTER_KEY``.
     :param clock: returns the current aware UTC time; injectable for tests.
+    :param invalidation: the bus each change is published on after it commits: a
+        URL (``redis://...``, ``postgresql://...``) or a bus object; ``None`` reads
+        ``AINISA_INVALIDATION_URL``; ``False``: publish nothing.
     """
 
     def __init__(
@@ -183,6 +187,7 @@ class SQLStore:
         identity_plans: Iterable[str] = DEFAULT_IDENTITY_PLANS,
         master_key: str | Sequence[str] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        invalidation: object = None,
     ) -> None:
         self.timeout = validate_timeout(timeout)
         prefix: object = table_prefix
@@ -197,6 +202,9 @@ class SQLStore:
         self.engine = url if isinstance(url, Engine) else make_engine(url, self.timeout)
         self.table_prefix = table_prefix
         self.tables = make_tables(table_prefix)
+        self.bus, self._owns_bus = from_setting(invalidation)
+        #: why the last change could not be published (``None``: it was, or there is no bus)
+        self.publish_error: str | None = None
 
     def __repr__(self) -> str:
         return f"SQLStore({safe_url(self.engine.url)!r}, table_prefix={self.table_prefix!r})"
@@ -207,9 +215,26 @@ class SQLStore:
         return self._cipher.encrypting
 
     def close(self) -> None:
-        """Close the pooled connections of an engine this store created."""
+        """Close the pooled connections of an engine this store created, and its own bus."""
         if self._owns_engine:
             self.engine.dispose()
+        if self.bus is not None and self._owns_bus:
+            self.bus.close()
+
+    def _publish(self, widgets: Iterable[str] = (), businesses: Iterable[str] = ()) -> None:
+        """Tell every process on the bus, after the commit; a bus that is down is logged."""
+        self.publish_error = None
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(widgets, businesses)
+        except BusError as error:
+            self.publish_error = str(error)
+            logger.warning(
+                "ainisa store: the change is saved, but %s; other processes see it when "
+                "their cache expires (ttl)",
+                error,
+            )
 
     def now(self) -> datetime:
         """The injected clock's time, checked to be aware."""
@@ -282,6 +307,7 @@ class SQLStore:
                     created=self.now(),
                 )
             )
+        self._publish(businesses=[business_id])
 
     def update_business(
         self,
@@ -306,6 +332,7 @@ class SQLStore:
             changed = conn.execute(sa.update(b).where(b.c.id == business_id).values(**values))
             if changed.rowcount == 0:
                 raise StoreError(f"no business {business_id!r}")
+        self._publish(businesses=[business_id])
 
     def get_business(self, business_id: str, *, reveal: bool = False) -> BusinessInfo:
         """A business with its widgets and secrets; secret values only with ``reveal=True``."""
@@ -370,6 +397,8 @@ class SQLStore:
                     id=widget_id, business_id=business_id, created=self.now(), disabled=False
                 )
             )
+        # A process that cached the ID as unknown serves it as soon as this arrives.
+        self._publish(widgets=[widget_id], businesses=[business_id])
 
     def disable_widget(self, widget_id: str) -> None:
         """Stop accepting requests from a widget: it answers ``404 unknown_widget``."""
@@ -386,6 +415,7 @@ class SQLStore:
             if exists is None:
                 raise StoreError(f"no widget {widget_id!r}")
             conn.execute(sa.update(w).where(w.c.id == widget_id).values(disabled=disabled))
+        self._publish(widgets=[widget_id])
 
     def widget_ids(self) -> frozenset[str]:
         """Every enabled widget ID: the resolver's index of IDs worth a query."""
@@ -465,6 +495,7 @@ class SQLStore:
             key = result.inserted_primary_key
             assert key is not None
             secret_id = int(key[0])
+        self._publish(businesses=[business_id])
         logger.info(
             "ainisa store: business=%s new secret=%d, previous secrets expire %s",
             business_id,
@@ -476,15 +507,23 @@ class SQLStore:
         )
 
     def retire_secret(self, secret_id: int | str) -> None:
-        """End a secret now: hashes made with it stop verifying."""
+        """End a secret now: hashes made with it stop verifying.
+
+        Resolvers on the store's bus drop the business at once; a resolver with no
+        bus keeps it until its cache expires (``ttl``).
+        """
         number = _secret_number(secret_id)
         s = self.tables.secrets
         with self._writing() as conn:
-            row = conn.execute(sa.select(s.c.retired).where(s.c.id == number)).first()
+            row = conn.execute(
+                sa.select(s.c.retired, s.c.business_id).where(s.c.id == number)
+            ).first()
             if row is None:
                 raise StoreError(f"no secret {secret_id}")
             if row[0] is None:
                 conn.execute(sa.update(s).where(s.c.id == number).values(retired=self.now()))
+        # Published even when it was already retired: a process that missed it hears it again.
+        self._publish(businesses=[row[1]])
 
     def reencrypt(self) -> int:
         """Encrypt every secret under the first master key; returns how many rows changed.
