@@ -6,7 +6,9 @@ It imports only the standard library; each command imports
 :mod:`ainisa_middleware.stores.sql` when it runs, so ``ainisa-middleware hash``
 works without SQLAlchemy and the store commands say which extra to install.
 Every command takes ``--db URL`` (default ``$AINISA_DATABASE_URL``, else
-``sqlite:///ainisa.db``) and changes the database in one transaction.
+``sqlite:///ainisa.db``) and changes the database in one transaction; a change
+is then published on the invalidation bus (``--invalidation-url``, default
+``$AINISA_INVALIDATION_URL``), so every process drops it from its cache at once.
 """
 
 from __future__ import annotations
@@ -66,10 +68,10 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
 
     store: SQLStore | None = None
     try:
-        if args.table_prefix is None:
-            store = SQLStore(args.db)
-        else:
-            store = SQLStore(args.db, table_prefix=args.table_prefix)
+        options: dict[str, object] = {"invalidation": args.invalidation_url}
+        if args.table_prefix is not None:
+            options["table_prefix"] = args.table_prefix
+        store = SQLStore(args.db, **options)  # type: ignore[arg-type]
         if need_schema:
             store.check()
         yield store
@@ -99,7 +101,27 @@ def _db_option() -> argparse.ArgumentParser:
         default=None,
         help="prefix of the store's table names (default: ainisa_)",
     )
+    parent.add_argument(
+        "--invalidation-url",
+        metavar="URL",
+        default=None,
+        help="bus that tells running processes of each change, redis://... or "
+        "postgresql://... (default: $AINISA_INVALIDATION_URL; none: they see it when "
+        "their cache expires)",
+    )
     return parent
+
+
+def _reach(store: SQLStore) -> str:
+    """When running processes see a change just made, in words."""
+    if store.bus is None:
+        return "other running processes see it when their cache expires (no invalidation bus)"
+    if store.publish_error is not None:
+        return (
+            f"but the invalidation bus failed ({store.publish_error}): running processes "
+            "see it when their cache expires (60 s by default)"
+        )
+    return "every process on the invalidation bus has dropped it from its cache"
 
 
 # -- store -------------------------------------------------------------------------------
@@ -162,7 +184,8 @@ def _business_update(args: argparse.Namespace) -> int:
             plan=args.plan,
             require_identity=args.require_identity,
         )
-    print(f"updated business {args.business_id!r}")
+        reach = _reach(store)
+    print(f"updated business {args.business_id!r}; {reach}")
     return 0
 
 
@@ -206,21 +229,24 @@ def _business_show(args: argparse.Namespace) -> int:
 def _widget_add(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.add_widget(args.widget_id, business_id=args.business)
-    print(f"added widget {args.widget_id!r} to business {args.business!r}")
+        reach = _reach(store)
+    print(f"added widget {args.widget_id!r} to business {args.business!r}; {reach}")
     return 0
 
 
 def _widget_disable(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.disable_widget(args.widget_id)
-    print(f"disabled widget {args.widget_id!r}: its requests now get 404 unknown_widget")
+        reach = _reach(store)
+    print(f"disabled widget {args.widget_id!r}: its requests get 404 unknown_widget; {reach}")
     return 0
 
 
 def _widget_enable(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.enable_widget(args.widget_id)
-    print(f"enabled widget {args.widget_id!r}")
+        reach = _reach(store)
+    print(f"enabled widget {args.widget_id!r}; {reach}")
     return 0
 
 
@@ -235,14 +261,19 @@ def _secret_rotate(args: argparse.Namespace) -> int:
             raise CommandError(f"environment variable {args.import_env} is not set or empty")
     with _store(args) as store:
         new = store.rotate_secret(args.business_id, args.grace, value=value)
+        reach = _reach(store)
         info = store.get_business(args.business_id)
     # The secret alone on stdout, so that SECRET=$(... secret rotate shop) works;
     # the explanation on stderr.
     print(new.value)
+    if args.grace:
+        earlier = f"earlier secrets still active keep verifying until {_when(new.previous_expire)}"
+    else:
+        earlier = "earlier secrets stopped verifying now (--grace 0)"
     print(
-        f"secret {new.id} is now the current secret of business {new.business_id!r}; "
-        f"any earlier secret verifies until {_when(new.previous_expire)}. "
-        "It is shown only this once: put it in the business's server configuration now.",
+        f"secret {new.id} is now the current secret of business {new.business_id!r} and "
+        f"verifies at once; {earlier}; {reach}. It is shown only this once: put it in the "
+        "business's server configuration now.",
         file=sys.stderr,
     )
     if not info.identity_enabled:
@@ -257,8 +288,11 @@ def _secret_rotate(args: argparse.Namespace) -> int:
 def _secret_retire(args: argparse.Namespace) -> int:
     with _store(args) as store:
         store.retire_secret(args.secret_id)
-    print(f"retired secret {args.secret_id}: hashes made with it no longer verify")
-    return 0
+        reach = _reach(store)
+        failed = store.bus is not None and store.publish_error is not None
+    print(f"retired secret {args.secret_id}: it no longer verifies in the store; {reach}")
+    # A leaked secret still verifying somewhere is worth a non-zero exit code.
+    return 1 if failed else 0
 
 
 # -- registration ------------------------------------------------------------------------
@@ -330,5 +364,11 @@ def add_commands(commands: Subparsers) -> None:
         metavar="VAR",
         help="take the new secret from this environment variable instead of generating one",
     )
-    retire = _add(secret, "retire", _secret_retire, "stop a secret from verifying, now")
+    retire = _add(
+        secret,
+        "retire",
+        _secret_retire,
+        "stop a secret from verifying: at once in every process on the invalidation bus, "
+        "else when their cache expires",
+    )
     retire.add_argument("secret_id", metavar="SECRET_ID")
