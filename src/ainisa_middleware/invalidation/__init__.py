@@ -35,6 +35,7 @@ import threading
 import weakref
 from collections.abc import Collection, Iterable
 from typing import Any, Final, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ainisa_middleware.errors import ConfigurationError
 
@@ -405,9 +406,17 @@ atexit.register(_close_all)
 
 def connect(url: str, **options: Any) -> InvalidationBus:
     """The bus named by ``url``: ``redis://``, ``rediss://``, ``unix://`` (Redis),
-    ``postgresql://`` or ``postgres://`` (PostgreSQL), ``local://`` (this process only)."""
+    ``postgresql://`` or ``postgres://`` (PostgreSQL), ``local://`` (this process only).
+
+    A ``channel`` query parameter (``redis://cache/0?channel=shop_eu``) names the
+    channel, so several deployments can share one server.
+    """
     given: object = url
     scheme = url.split(":", 1)[0].lower() if isinstance(given, str) else ""
+    if scheme:
+        url, channel = _pop_channel(url)
+        if channel is not None:
+            options.setdefault("channel", channel)
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisBus
 
@@ -442,3 +451,13 @@ def from_setting(value: object, *, env: bool = True) -> tuple[InvalidationBus | 
         "invalidation must be a bus URL (redis://..., postgresql://...) or a bus object with "
         f"publish() and subscribe(); got {type(value).__name__}."
     )
+
+
+def _pop_channel(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    channels = [value for key, value in query if key == "channel"]
+    if not channels:
+        return url, None
+    rest = urlencode([(key, value) for key, value in query if key != "channel"])
+    return urlunsplit(parts._replace(query=rest)), channels[-1]
