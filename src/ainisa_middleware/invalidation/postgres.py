@@ -79,6 +79,8 @@ class PostgresBus(ThreadedBus):
             autocommit=True,
             # libpq counts whole seconds and treats 1 as 2.
             connect_timeout=max(2, round(self.timeout)),
+            # Operators (and pg_stat_activity) can tell our connections apart.
+            application_name=f"ainisa_invalidation:{self.channel}",
             # Notice a peer that vanished without closing (a partition, a host down).
             keepalives=1,
             keepalives_idle=5,

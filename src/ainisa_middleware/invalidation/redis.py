@@ -63,6 +63,8 @@ class RedisBus(ThreadedBus):
             socket_timeout=self.timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=self.health_check_interval,
+            # Operators (and CLIENT LIST) can tell our connections apart.
+            client_name=f"ainisa_invalidation:{self.channel}",
         )
 
     def _where(self) -> str:
