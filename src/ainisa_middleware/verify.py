@@ -8,11 +8,18 @@ for a sync resolver on an event loop, the timeout, never failing open);
 Each intercepted request produces exactly one log record on the
 ``ainisa_middleware`` logger, with the widget, the business, the status and the
 secret that matched (by id or position), and never a secret, a hash or an email.
+Records of rejected requests are warnings, at most :data:`WARNINGS_PER_INTERVAL`
+per outcome every :data:`WARNING_INTERVAL` seconds; past that they are logged at
+DEBUG and counted, and one warning gives the count: a flood of made-up widget
+IDs writes a few lines, not one per request.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -23,9 +30,49 @@ from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method
 from .rewrite import ALL_IDENTITY, HASH_ONLY, rewrite_flat, rewrite_json
 from .signing import match_secret
 
-__all__ = ["Decision", "Verifier", "logger"]
+__all__ = ["WARNINGS_PER_INTERVAL", "WARNING_INTERVAL", "Decision", "Verifier", "logger"]
 
 logger = logging.getLogger("ainisa_middleware")
+
+#: Rejected requests logged as warnings per outcome and interval; the rest go to DEBUG.
+WARNINGS_PER_INTERVAL = 10
+#: Seconds of that interval.
+WARNING_INTERVAL = 10.0
+
+
+class _Throttle:
+    """The level of a rejected request's record: WARNING within the allowance, else DEBUG.
+
+    Keyed by outcome (a short fixed set, whatever the requests carry), so a flood
+    cannot grow it. The count of records sent to DEBUG is logged as one warning
+    by the first rejection after the interval.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # outcome -> [start, count]
+        self._lock = threading.Lock()
+
+    def level(self, outcome: str) -> int:
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get(outcome)
+            if window is not None and now - window[0] < WARNING_INTERVAL:
+                window[1] += 1
+                return logging.WARNING if window[1] <= WARNINGS_PER_INTERVAL else logging.DEBUG
+            self._windows[outcome] = [now, 1]
+        if window is not None and window[1] > WARNINGS_PER_INTERVAL:
+            logger.warning(
+                "ainisa: %d more requests with outcome=%s in %.0f s were logged at DEBUG "
+                "only (at most %d warnings per %.0f s)",
+                window[1] - WARNINGS_PER_INTERVAL,
+                outcome,
+                now - window[0],
+                WARNINGS_PER_INTERVAL,
+                WARNING_INTERVAL,
+                extra={"ainisa_outcome": outcome, "ainisa_suppressed": int(window[1])},
+            )
+        return logging.WARNING
 
 
 class Decision(NamedTuple):
@@ -113,6 +160,7 @@ class Verifier:
         self._call = sync_caller(resolver, config.resolver_timeout, runtime)
         self._acall = async_caller(resolver, runtime)
         self._deadline = runtime.deadline
+        self._throttle = _Throttle()
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
         self.inspect = partial(
             parse_request,
@@ -187,7 +235,7 @@ class Verifier:
                 error = "identity_verification_failed"
             elif business.require_identity:
                 error = "identity_required"
-        level = logging.INFO if error is None else logging.WARNING
+        level = logging.INFO if error is None else self._throttle.level(error)
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
             self._log(level, parsed.widget_id, business, status, error, matched)
         if error is not None:
@@ -212,8 +260,9 @@ class Verifier:
     def log_error(
         self, code: str, widget_id: str | None = None, exc: BaseException | None = None
     ) -> None:
-        """Log a request the middleware answered before reaching a decision."""
-        if logger.isEnabledFor(logging.WARNING):
+        """Log a request the middleware answered before reaching a decision (throttled)."""
+        level = self._throttle.level(code)
+        if logger.isEnabledFor(level):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
                 "ainisa_business_id": None,
@@ -222,8 +271,8 @@ class Verifier:
                 "ainisa_secret": None,
             }
             cause = f" ({type(exc).__name__})" if exc is not None else ""
-            logger.warning(
-                "ainisa: widget=%s outcome=%s%s", widget_id or "-", code, cause, extra=extra
+            logger.log(
+                level, "ainisa: widget=%s outcome=%s%s", widget_id or "-", code, cause, extra=extra
             )
 
     def _log(
