@@ -14,18 +14,20 @@ is then published on the invalidation bus (``--invalidation-url``, default
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .common import CommandError, Handler, add_command, add_group
 
 if TYPE_CHECKING:
-    from ainisa_middleware.stores.sql import SQLStore
+    from ainisa_middleware.stores.sql import BusinessInfo, SQLStore
 
     from .common import Subparsers
 
@@ -73,6 +75,7 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
             options["table_prefix"] = args.table_prefix
         store = SQLStore(args.db, **options)  # type: ignore[arg-type]
         if need_schema:
+            _require_file(store)
             store.check()
         yield store
     except (StoreError, ConfigurationError) as error:
@@ -85,6 +88,19 @@ def _store(args: argparse.Namespace, *, need_schema: bool = True) -> Iterator[SQ
     finally:
         if store is not None:
             store.close()
+
+
+def _require_file(store: SQLStore) -> None:
+    """A SQLite store that is not there: say so, rather than let SQLite create an empty file."""
+    url = store.engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    if url.database.startswith("file:") or Path(url.database).exists():
+        return
+    raise CommandError(
+        f"there is no store at {url.database}: run 'ainisa-middleware store init' to create it, "
+        "or name another with --db"
+    )
 
 
 def _db_option() -> argparse.ArgumentParser:
@@ -223,6 +239,141 @@ def _business_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _state(secret: Any, now: datetime) -> str:
+    state: str = secret.state(now)
+    if state == "expiring":
+        return f"verifies until {_when(secret.expires)}"
+    if state == "expired":
+        return f"expired {_when(secret.expires)}"
+    if state == "retired":
+        return f"retired {_when(secret.retired)}"
+    return state
+
+
+def _table(rows: list[list[str]], empty: str) -> str:
+    if len(rows) == 1:
+        return empty
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _listed(args: argparse.Namespace) -> tuple[list[BusinessInfo], datetime]:
+    with _store(args) as store:
+        businesses = store.list_businesses()
+        now = store.now()
+    wanted = getattr(args, "business", None)
+    if wanted is not None:
+        businesses = [b for b in businesses if b.id == wanted]
+        if not businesses:
+            raise CommandError(f"no business {wanted!r}")
+    return businesses, now
+
+
+def _business_list(args: argparse.Namespace) -> int:
+    businesses, now = _listed(args)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": b.id,
+                        "name": b.name,
+                        "plan": b.plan,
+                        "identity_enabled": b.identity_enabled,
+                        "require_identity": b.require_identity,
+                        "created": _iso(b.created),
+                        "widgets": [w.id for w in b.widgets],
+                        "active_secrets": [
+                            s.id for s in b.secrets if s.state(now) in ("active", "expiring")
+                        ],
+                    }
+                    for b in businesses
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    rows = [["ID", "PLAN", "IDENTITY", "WIDGETS", "ACTIVE SECRETS", "CREATED", "NAME"]]
+    for b in businesses:
+        active = [s for s in b.secrets if s.state(now) in ("active", "expiring")]
+        identity = "required" if b.require_identity else "on"
+        rows.append(
+            [
+                b.id,
+                b.plan,
+                identity if b.identity_enabled else "not in plan",
+                str(len(b.widgets)),
+                str(len(active)),
+                _when(b.created),
+                b.name,
+            ]
+        )
+    print(_table(rows, "no businesses: add one with 'ainisa-middleware business add'"))
+    return 0
+
+
+def _widget_list(args: argparse.Namespace) -> int:
+    businesses, _ = _listed(args)
+    widgets = sorted((w for b in businesses for w in b.widgets), key=lambda w: w.id)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": w.id,
+                        "business": w.business_id,
+                        "state": "disabled" if w.disabled else "enabled",
+                        "created": _iso(w.created),
+                    }
+                    for w in widgets
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    rows = [["WIDGET", "BUSINESS", "STATE", "CREATED"]]
+    rows += [
+        [w.id, w.business_id, "disabled" if w.disabled else "enabled", _when(w.created)]
+        for w in widgets
+    ]
+    print(_table(rows, "no widgets: add one with 'ainisa-middleware widget add'"))
+    return 0
+
+
+def _secret_list(args: argparse.Namespace) -> int:
+    businesses, now = _listed(args)
+    secrets = [s for b in businesses for s in b.secrets]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": s.id,
+                        "business": s.business_id,
+                        "state": s.state(now),
+                        "created": _iso(s.created),
+                        "expires": _iso(s.expires),
+                        "retired": _iso(s.retired),
+                    }
+                    for s in secrets
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    rows = [["SECRET", "BUSINESS", "STATE", "CREATED"]]
+    rows += [[str(s.id), s.business_id, _state(s, now), _when(s.created)] for s in secrets]
+    print(_table(rows, "no secrets: make one with 'ainisa-middleware secret rotate'"))
+    return 0
+
+
 # -- widget ------------------------------------------------------------------------------
 
 
@@ -302,6 +453,16 @@ def _add(actions: Subparsers, name: str, func: Handler, help: str) -> argparse.A
     return add_command(actions, name, func, help=help, parents=[_db_option()])
 
 
+def _json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print JSON (dates in ISO 8601)")
+    return parser
+
+
+def _business_filter(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--business", metavar="ID", help="only this business's")
+    return parser
+
+
 def add_commands(commands: Subparsers) -> None:
     """Add ``store``, ``business``, ``widget`` and ``secret`` to the command line."""
     store = add_group(commands, "store", "create and maintain the business store (SQL)")
@@ -318,7 +479,11 @@ def add_commands(commands: Subparsers) -> None:
     add = _add(business, "add", _business_add, "add a business")
     add.add_argument("business_id", metavar="ID")
     add.add_argument("--name", help="display name (default: the ID)")
-    add.add_argument("--plan", required=True, help="plan name, e.g. free or pro")
+    add.add_argument(
+        "--plan",
+        required=True,
+        help="free, starter, pro, business or enterprise (identity: pro and above)",
+    )
     add.add_argument(
         "--require-identity",
         action="store_true",
@@ -329,13 +494,15 @@ def add_commands(commands: Subparsers) -> None:
     update.add_argument("--name")
     update.add_argument("--plan")
     update.add_argument("--require-identity", action=argparse.BooleanOptionalAction, default=None)
+    _json(_add(business, "list", _business_list, "list businesses (never a secret)"))
     show = _add(business, "show", _business_show, "show a business, its widgets and secrets")
     show.add_argument("business_id", metavar="ID")
     show.add_argument(
         "--reveal", action="store_true", help="also print secret values (they are hidden)"
     )
 
-    widget = add_group(commands, "widget", "register and disable widgets")
+    widget = add_group(commands, "widget", "register, list and disable widgets")
+    _business_filter(_json(_add(widget, "list", _widget_list, "list widgets and their state")))
     wadd = _add(widget, "add", _widget_add, "register a widget ID for a business")
     wadd.add_argument("widget_id", metavar="WIDGET_ID")
     wadd.add_argument("--business", required=True, metavar="ID")
@@ -345,7 +512,10 @@ def add_commands(commands: Subparsers) -> None:
     ):
         _add(widget, name, func, text).add_argument("widget_id", metavar="WIDGET_ID")
 
-    secret = add_group(commands, "secret", "rotate and retire secrets")
+    secret = add_group(commands, "secret", "list, rotate and retire secrets")
+    _business_filter(
+        _json(_add(secret, "list", _secret_list, "list secrets by id, state and dates (no values)"))
+    )
     rotate = _add(
         secret,
         "rotate",

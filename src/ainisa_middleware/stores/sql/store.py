@@ -42,6 +42,7 @@ from .schema import (
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_IDENTITY_PLANS",
+    "DEFAULT_PLANS",
     "BusinessInfo",
     "NewSecret",
     "SQLStore",
@@ -54,6 +55,8 @@ logger = logging.getLogger(__package__)
 
 #: Identity (verified visitors) is a Pro-plan feature.
 DEFAULT_IDENTITY_PLANS = frozenset({"pro", "business", "enterprise"})
+#: The plans a business may have (with the store's ``identity_plans``): a typo is refused.
+DEFAULT_PLANS = frozenset({"free", "starter"}) | DEFAULT_IDENTITY_PLANS
 #: How long the previous secret keeps verifying after a rotation.
 DEFAULT_GRACE = timedelta(days=7)
 
@@ -91,6 +94,7 @@ class SecretInfo:
     expires: datetime | None
     retired: datetime | None
     value: str | None = field(default=None, repr=False)
+    business_id: str = ""
 
     def state(self, now: datetime) -> str:
         """``active``, ``expiring`` (still verifies, has an end), ``expired`` or ``retired``."""
@@ -108,6 +112,7 @@ class WidgetInfo:
     id: str
     created: datetime
     disabled: bool
+    business_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +176,9 @@ class SQLStore:
     :param table_prefix: the tables are ``<prefix>businesses``, ``<prefix>widgets``,
         ``<prefix>secrets`` and ``<prefix>schema_version``.
     :param identity_plans: plans that include identity verification.
+    :param plans: the plans a business may have besides ``identity_plans``; any
+        other is refused, naming the known ones (a typo must not silently turn
+        identity off).
     :param master_key: Fernet key(s) for secrets at rest; ``None`` reads ``AINISA_MASTER_KEY``.
     :param clock: returns the current aware UTC time; injectable for tests.
     :param invalidation: the bus each change is published on after it commits: a
@@ -188,6 +196,7 @@ class SQLStore:
         master_key: str | Sequence[str] | None = None,
         clock: Callable[[], datetime] = _utcnow,
         invalidation: object = None,
+        plans: Iterable[str] = DEFAULT_PLANS,
     ) -> None:
         self.timeout = validate_timeout(timeout)
         prefix: object = table_prefix
@@ -196,6 +205,7 @@ class SQLStore:
                 f"table_prefix must be up to 30 letters, digits or '_', not {table_prefix!r}."
             )
         self.identity_plans = _validate_plans(identity_plans)
+        self.plans = _validate_plans(plans) | self.identity_plans
         self._cipher = Cipher(master_keys(master_key))
         self.clock = clock
         self._owns_engine = not isinstance(url, Engine)
@@ -292,7 +302,7 @@ class SQLStore:
     ) -> None:
         """Add a business; it has no secret until the first :meth:`rotate_secret`."""
         _validate_id("business", business_id)
-        plan = _validate_plan(plan)
+        plan = self._known_plan(plan)
         name = business_id if name is None else self._validate_name(name)
         b = self.tables.businesses
         with self._writing(f"business {business_id!r} already exists") as conn:
@@ -322,7 +332,7 @@ class SQLStore:
         if name is not None:
             values["name"] = self._validate_name(name)
         if plan is not None:
-            values["plan"] = _validate_plan(plan)
+            values["plan"] = self._known_plan(plan)
         if require_identity is not None:
             values["require_identity"] = bool(require_identity)
         if not values:
@@ -347,23 +357,14 @@ class SQLStore:
                 .where(t.widgets.c.business_id == business_id)
                 .order_by(t.widgets.c.created, t.widgets.c.id)
             ).mappings()
-            widget_infos = tuple(
-                WidgetInfo(id=w["id"], created=w["created"], disabled=bool(w["disabled"]))
-                for w in widgets
-            )
+            widget_infos = tuple(_widget(w) for w in widgets)
             secrets = conn.execute(
                 sa.select(t.secrets)
                 .where(t.secrets.c.business_id == business_id)
                 .order_by(t.secrets.c.created.desc(), t.secrets.c.id.desc())
             ).mappings()
             secret_infos = tuple(
-                SecretInfo(
-                    id=s["id"],
-                    created=s["created"],
-                    expires=s["expires"],
-                    retired=s["retired"],
-                    value=self._cipher.open(s["value"], s["id"]) if reveal else None,
-                )
+                _secret(s, self._cipher.open(s["value"], s["id"]) if reveal else None)
                 for s in secrets
             )
         return BusinessInfo(
@@ -376,6 +377,47 @@ class SQLStore:
             widgets=widget_infos,
             secrets=secret_infos,
         )
+
+    def list_businesses(self) -> list[BusinessInfo]:
+        """Every business with its widgets and secrets (never a secret's value), by ID.
+
+        Three queries, whatever the number of businesses.
+        """
+        t = self.tables
+        with self._reading() as conn:
+            businesses = conn.execute(
+                sa.select(t.businesses).order_by(t.businesses.c.id)
+            ).mappings()
+            rows = list(businesses)
+            widgets: dict[str, list[WidgetInfo]] = {}
+            for w in conn.execute(
+                sa.select(t.widgets).order_by(t.widgets.c.created, t.widgets.c.id)
+            ).mappings():
+                widgets.setdefault(w["business_id"], []).append(_widget(w))
+            secrets: dict[str, list[SecretInfo]] = {}
+            for s in conn.execute(
+                sa.select(
+                    t.secrets.c.id,
+                    t.secrets.c.business_id,
+                    t.secrets.c.created,
+                    t.secrets.c.expires,
+                    t.secrets.c.retired,
+                ).order_by(t.secrets.c.created.desc(), t.secrets.c.id.desc())
+            ).mappings():
+                secrets.setdefault(s["business_id"], []).append(_secret(s))
+        return [
+            BusinessInfo(
+                id=b["id"],
+                name=b["name"],
+                plan=b["plan"],
+                require_identity=bool(b["require_identity"]),
+                identity_enabled=b["plan"] in self.identity_plans,
+                created=b["created"],
+                widgets=tuple(widgets.get(b["id"], ())),
+                secrets=tuple(secrets.get(b["id"], ())),
+            )
+            for b in rows
+        ]
 
     # -- widgets -----------------------------------------------------------------------
 
@@ -605,6 +647,15 @@ class SQLStore:
         b = self.tables.businesses
         return conn.execute(sa.select(b.c.id).where(b.c.id == business_id)).first() is not None
 
+    def _known_plan(self, plan: object) -> str:
+        name = _validate_plan(plan)
+        if name not in self.plans:
+            raise StoreError(
+                f"unknown plan {name!r}; the known plans are {', '.join(sorted(self.plans))} "
+                f"(identity in {', '.join(sorted(self.identity_plans))})"
+            )
+        return name
+
     @staticmethod
     def _validate_name(name: object) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
@@ -634,6 +685,26 @@ class _Transaction:
         self._context.__exit__(kind, error, tb)
         if isinstance(error, IntegrityError) and self._duplicate:
             raise StoreError(self._duplicate) from None
+
+
+def _widget(row: Any) -> WidgetInfo:
+    return WidgetInfo(
+        id=row["id"],
+        created=row["created"],
+        disabled=bool(row["disabled"]),
+        business_id=row["business_id"],
+    )
+
+
+def _secret(row: Any, value: str | None = None) -> SecretInfo:
+    return SecretInfo(
+        id=row["id"],
+        created=row["created"],
+        expires=row["expires"],
+        retired=row["retired"],
+        value=value,
+        business_id=row["business_id"],
+    )
 
 
 def _secret_number(secret_id: object) -> int:
