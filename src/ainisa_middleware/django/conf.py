@@ -54,6 +54,8 @@ _APP_KEYS: Final = (
     "ROTATION_GRACE",
     # The bus that carries changes to other processes (django/invalidation.py).
     "INVALIDATION_URL",
+    # The Fernet key(s) secrets are encrypted with (django/sealing.py).
+    "MASTER_KEY",
     # Read by the template tags (templatetags/ainisa.py), not by the middleware.
     "SECRET",
     "USER_FIELDS",
