@@ -40,6 +40,7 @@ PAGES = [
     "docs/demo.md",
     "docs/stores.md",
     "docs/operations.md",
+    "docs/scaling.md",
     "docs/hosts.md",
     "docs/threat-model.md",
 ]

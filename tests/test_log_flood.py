@@ -68,6 +68,9 @@ def test_ten_thousand_made_up_widget_ids_write_a_few_warnings_and_a_count(
         "in 10 s were logged at DEBUG only (at most 10 warnings per 10 s)"
     )
     assert first.getMessage() == "ainisa: widget=wid_after outcome=unknown_widget"
+    # The count is no request of its own: a handler counting outcomes skips it.
+    assert not hasattr(summary, "ainisa_outcome")
+    assert summary.ainisa_suppressed == ("unknown_widget", 10_000 - WARNINGS_PER_INTERVAL)  # type: ignore[attr-defined]
 
 
 def test_each_outcome_has_its_own_allowance(caplog: pytest.LogCaptureFixture) -> None:

@@ -70,7 +70,8 @@ class _Throttle:
                 now - window[0],
                 WARNINGS_PER_INTERVAL,
                 WARNING_INTERVAL,
-                extra={"ainisa_outcome": outcome, "ainisa_suppressed": int(window[1])},
+                # Not ainisa_outcome: a handler counting requests must not count this line.
+                extra={"ainisa_suppressed": (outcome, int(window[1]) - WARNINGS_PER_INTERVAL)},
             )
         return logging.WARNING
 
