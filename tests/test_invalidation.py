@@ -318,3 +318,46 @@ def test_a_bus_that_never_answers_logs_once_and_never_holds_a_request(
     assert bus_threads() == []
     warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert len(warnings) == 1 and "is unreachable" in warnings[0], warnings
+
+
+_FORKED = """
+import os, sys, time
+from ainisa_middleware import Business, CachedResolver, StaticResolver
+from ainisa_middleware.invalidation import connect
+
+url = sys.argv[1]
+bus = connect(url)
+cache = CachedResolver(StaticResolver({"wid_a": Business(id="shop", secrets=("s",))}),
+                       invalidation=bus)
+def wait(condition):
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+wait(lambda: bus.connected)
+pid = os.fork()
+if pid == 0:  # a gunicorn worker forked from a --preload master
+    wait(lambda: bus.connected and bus.subscriptions == 2)
+    cache.resolve("wid_a")
+    other = connect(url)
+    other.publish(widgets=["wid_a"])
+    wait(lambda: cache.peek("wid_a") == (False, None))
+    other.close()
+    bus.close()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+bus.close()
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_a_forked_worker_listens_on_its_own_connection(kind: str) -> None:
+    import subprocess
+    import sys
+
+    url = f"{bus_url(kind)}?channel=t{uuid.uuid4().hex[:12]}"
+    done = subprocess.run(
+        [sys.executable, "-c", _FORKED, url], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "child 0", done.stdout + done.stderr

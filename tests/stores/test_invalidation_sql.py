@@ -113,3 +113,20 @@ def test_a_bus_that_is_down_keeps_the_change_and_says_so(
         finally:
             store.drop()
             store.close()
+
+
+def test_the_bus_url_comes_from_the_environment_by_default(
+    db_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AINISA_INVALIDATION_URL", "local://")
+    resolver = SQLResolver(db_url, table_prefix=prefix, master_key="")
+    try:
+        assert isinstance(resolver.bus, LocalBus)
+        assert resolver.store.bus is resolver.bus  # the store publishes where it listens
+    finally:
+        resolver.close()
+    quiet = SQLResolver(db_url, table_prefix=prefix, master_key="", invalidation=False)
+    try:
+        assert quiet.bus is None and quiet.store.bus is None
+    finally:
+        quiet.close()
