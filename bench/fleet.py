@@ -7,6 +7,7 @@ through the command line, then polls every worker until the old hash fails
 everywhere, timing from the command's return to the last worker rejecting.
 
     python -m bench.fleet --trials 20        # both buses; prints median and worst
+    python -m bench.fleet --throughput 10    # also wrk on every worker at once, bus and none
 
 The tests (tests/stores/test_fleet.py) drive the same :class:`Fleet` with fewer trials.
 The ASGI app the workers serve is :data:`app`, configured by environment variables.
@@ -54,7 +55,7 @@ def make_app() -> Any:
         os.environ[ENV_DB],
         table_prefix=os.environ[ENV_PREFIX],
         master_key="",
-        invalidation=os.environ[ENV_BUS],
+        invalidation=os.environ[ENV_BUS] or False,
         ttl=300,
         negative_ttl=300,
         index_max_age=300,
@@ -66,6 +67,8 @@ def make_app() -> Any:
 
     async def ready(request: Request) -> JSONResponse:
         bus: Any = resolver.bus
+        if bus is None:
+            return JSONResponse({"connected": True, "subscriptions": 0, "pid": os.getpid()})
         return JSONResponse(
             {"connected": bus.connected, "subscriptions": bus.subscriptions, "pid": os.getpid()}
         )
@@ -287,6 +290,53 @@ def run_trials(f: Fleet, trials: int) -> list[float]:
     return latencies
 
 
+def throughput(f: Fleet, seconds: float, logs: Path) -> float:
+    """Verified chat requests per second over every worker at once (one ``wrk`` each)."""
+    import shutil
+
+    from ainisa_middleware import user_hash
+    from ainisa_middleware.stores.sql import SQLStore
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+    store = SQLStore(f.db, table_prefix=f.prefix, master_key="", invalidation=False)
+    try:
+        info = store.get_business(BUSINESS, reveal=True)
+        value = next(s.value for s in info.secrets if s.state(store.now()) == "active")
+    finally:
+        store.close()
+    assert value is not None
+    body = logs / "fleet-body.json"
+    body.write_text(
+        json.dumps(
+            {"widget_id": WIDGET, "user": {"user_id": USER, "user_hash": user_hash(value, USER)}}
+        )
+    )
+    env = {
+        **os.environ,
+        "BENCH_BODY_FILE": str(body),
+        "BENCH_HEADERS": "Content-Type: application/json",
+    }
+    lua = Path(__file__).resolve().parent / "wrk_post.lua"
+    runs = [
+        subprocess.Popen(
+            [wrk, "-t1", "-c8", f"-d{max(1, round(seconds))}s", "-s", str(lua), f"http://127.0.0.1:{w.port}/chat"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        for w in f.workers
+    ]
+    total = 0.0
+    for run in runs:
+        out, _ = run.communicate(timeout=seconds + 30)
+        found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        assert found is not None and "Non-2xx" not in out, out
+        total += float(found.group(1))
+    return total
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
@@ -299,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--redis", default=os.environ.get("AINISA_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--logs", type=Path, default=Path("/tmp"))
+    parser.add_argument(
+        "--throughput", type=float, default=0, help="also run wrk for this many seconds"
+    )
     args = parser.parse_args(argv)
     channel = f"bench_{uuid.uuid4().hex[:8]}"
     setups = [
@@ -310,12 +363,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, db, bus in setups:
         with fleet(db, bus, workers=args.workers, logs=args.logs) as f:
             latencies = run_trials(f, args.trials)
+            if args.throughput:
+                rate = throughput(f, args.throughput, args.logs)
+                print(f"{name}: {args.workers} workers, verified requests: {rate:.0f}/s")
         worst_overall = max(worst_overall, max(latencies))
         print(
             f"{name}: {args.workers} workers, {len(latencies)} retirements, latency from the "
             f"command returning to the last worker rejecting: median "
             f"{statistics.median(latencies) * 1000:.1f} ms, worst {max(latencies) * 1000:.1f} ms"
         )
+    if args.throughput:
+        with fleet(setups[0][1], "", workers=args.workers, logs=args.logs) as f:
+            rate = throughput(f, args.throughput, args.logs)
+        print(f"PostgreSQL store, no bus: {args.workers} workers, verified requests: {rate:.0f}/s")
     return 0 if worst_overall < 1.0 else 1
 
 

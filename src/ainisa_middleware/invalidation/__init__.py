@@ -320,7 +320,9 @@ class ThreadedBus:
     def _after_fork(self) -> None:
         # The parent's thread does not exist in the child; its sockets belong to the parent.
         self._thread = None
+        # A lock another thread held at the fork stays held in the child: new ones.
         self._start_lock = threading.Lock()
+        self._listeners._lock = threading.Lock()
         self.connected = False
         if self._listeners and not self._closed:
             self._start()
