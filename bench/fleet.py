@@ -321,7 +321,15 @@ def throughput(f: Fleet, seconds: float, logs: Path) -> float:
     lua = Path(__file__).resolve().parent / "wrk_post.lua"
     runs = [
         subprocess.Popen(
-            [wrk, "-t1", "-c8", f"-d{max(1, round(seconds))}s", "-s", str(lua), f"http://127.0.0.1:{w.port}/chat"],
+            [
+                wrk,
+                "-t1",
+                "-c8",
+                f"-d{max(1, round(seconds))}s",
+                "-s",
+                str(lua),
+                f"http://127.0.0.1:{w.port}/chat",
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env=env,
