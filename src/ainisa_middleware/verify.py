@@ -236,9 +236,12 @@ class Verifier:
                 error = "identity_verification_failed"
             elif business.require_identity:
                 error = "identity_required"
-        level = logging.INFO if error is None else self._throttle.level(error)
+        level = logging.INFO if error is None else logging.WARNING
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
-            self._log(level, parsed.widget_id, business, status, error, matched)
+            if error is not None:
+                level = self._throttle.level(error)  # WARNING, or DEBUG past the allowance
+            if level != logging.DEBUG or logger.isEnabledFor(level):
+                self._log(level, parsed.widget_id, business, status, error, matched)
         if error is not None:
             return _decision(Decision, (None, error, None, None))
 
@@ -262,8 +265,10 @@ class Verifier:
         self, code: str, widget_id: str | None = None, exc: BaseException | None = None
     ) -> None:
         """Log a request the middleware answered before reaching a decision (throttled)."""
+        if not logger.isEnabledFor(logging.WARNING):  # then DEBUG is off too
+            return
         level = self._throttle.level(code)
-        if logger.isEnabledFor(level):
+        if level != logging.DEBUG or logger.isEnabledFor(level):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
                 "ainisa_business_id": None,
