@@ -41,6 +41,7 @@ PAGES = [
     "docs/stores.md",
     "docs/operations.md",
     "docs/observability.md",
+    "docs/scaling.md",
     "docs/hosts.md",
     "docs/threat-model.md",
     "docs/websocket.md",

@@ -10,7 +10,10 @@ Run it from the repository root::
 Businesses, widgets and secrets are managed with ``ainisa-middleware business``,
 ``widget`` and ``secret`` (see docs/stores.md); the app only reads them.
 ``SQLResolver`` keeps a cache and an index of widget IDs in front of the
-database, and answers 503 while the database cannot be reached.
+database, and answers 503 while the database cannot be reached. With
+``AINISA_INVALIDATION_URL`` set (``postgresql://...`` or ``redis://...``), every
+worker drops a change made with the command line at once (docs/scaling.md);
+``resolver.close()`` in the lifespan ends its listening thread.
 """
 
 from __future__ import annotations

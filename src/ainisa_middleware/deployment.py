@@ -32,7 +32,7 @@ Level = Literal["ok", "warning", "problem"]
 INVALIDATION_URL_ENV: Final = "AINISA_INVALIDATION_URL"
 #: Where the invalidation bus lives, and the function there that opens one from a URL.
 BUS_MODULE: Final = "ainisa_middleware.invalidation"
-BUS_FACTORY: Final = "from_url"
+BUS_FACTORY: Final = "connect"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,13 @@ import inspect
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
 from .errors import ConfigurationError
+from .invalidation import from_setting  # stdlib only: each engine loads its driver lazily
 from .models import Business
 
 __all__ = [
@@ -218,13 +219,18 @@ class CachedResolver:
     inner call. Exceptions are never cached: the next request asks again.
 
     The cache holds secrets in memory for up to ``ttl`` seconds, so a retired
-    secret keeps verifying that long on each process: keep ``ttl`` short.
+    secret keeps verifying that long on each process: keep ``ttl`` short, or
+    give it an ``invalidation`` bus, which drops a changed business from every
+    process's cache at once (docs/scaling.md).
 
     :param inner: a resolver with ``resolve``, ``aresolve`` or both.
     :param ttl: seconds a found business is reused.
     :param negative_ttl: seconds an unknown widget ID is remembered as unknown.
     :param maxsize: most entries kept, for hits and for misses each.
     :param clock: a monotonic clock, injectable for tests.
+    :param invalidation: a bus URL (``redis://...``, ``postgresql://...``) or a bus
+        object (:mod:`ainisa_middleware.invalidation`) whose messages drop entries;
+        ``None``: no bus. A bus built from a URL is closed by :meth:`close`.
     """
 
     def __init__(
@@ -235,6 +241,7 @@ class CachedResolver:
         maxsize: int = 100_000,
         *,
         clock: Callable[[], float] = time.monotonic,
+        invalidation: object = None,
     ) -> None:
         problems = check_resolver(inner)
         numbers: tuple[tuple[str, object], ...] = (("ttl", ttl), ("negative_ttl", negative_ttl))
@@ -256,6 +263,11 @@ class CachedResolver:
         self._misses: OrderedDict[str, float] = OrderedDict()
         self._flights: dict[str, _Flight] = {}
         self._aflights: dict[tuple[int, str], asyncio.Future[Business | None]] = {}
+        # Bumped by every invalidation: an answer read before one is not stored after it.
+        self._generation = 0
+        self.bus, self._owns_bus = from_setting(invalidation, env=False)
+        if self.bus is not None:
+            self.bus.subscribe(self)
 
     @property
     def inner(self) -> AnyResolver:
@@ -306,9 +318,11 @@ class CachedResolver:
                 del self._misses[widget_id]
         return False, None
 
-    def _store(self, widget_id: str, business: Business | None) -> None:
+    def _store(self, widget_id: str, business: Business | None, generation: int) -> None:
         now = self._clock()
         with self._lock:
+            if generation != self._generation:
+                return  # invalidated while it was read: it may predate the change
             if business is not None:
                 self._misses.pop(widget_id, None)
                 self._hits[widget_id] = (now + self.ttl, business)
@@ -325,12 +339,32 @@ class CachedResolver:
     def invalidate(self, widget_id: str | None = None) -> None:
         """Forget one widget ID, or everything; call it after changing a business."""
         with self._lock:
+            self._generation += 1
             if widget_id is None:
                 self._hits.clear()
                 self._misses.clear()
             else:
                 self._hits.pop(widget_id, None)
                 self._misses.pop(widget_id, None)
+
+    def invalidate_ids(self, widgets: Collection[str], businesses: Collection[str]) -> None:
+        """Forget these widgets and every cached widget of these businesses (the bus calls it)."""
+        with self._lock:
+            self._generation += 1
+            for widget_id in widgets:
+                self._hits.pop(widget_id, None)
+                self._misses.pop(widget_id, None)
+            if businesses:
+                for widget_id, (_, business) in list(self._hits.items()):
+                    if business.id in businesses:
+                        del self._hits[widget_id]
+
+    def close(self) -> None:
+        """Leave the bus (closing it when built here from a URL); the cache still answers."""
+        if self.bus is not None:
+            self.bus.unsubscribe(self)
+            if self._owns_bus:
+                self.bus.close()
 
     def __len__(self) -> int:
         with self._lock:
@@ -352,13 +386,14 @@ class CachedResolver:
             if flight.error is not None:
                 raise flight.error
             return flight.result
+        generation = self._generation
         try:
             flight.result = _checked(self._sync_inner(widget_id), self.inner)
         except BaseException as exc:
             flight.error = exc
             raise
         else:
-            self._store(widget_id, flight.result)
+            self._store(widget_id, flight.result, generation)
             return flight.result
         finally:
             with self._lock:
@@ -390,8 +425,9 @@ class CachedResolver:
             done.exception()
 
     async def _afetch(self, widget_id: str) -> Business | None:
+        generation = self._generation
         business = _checked(await self._async_inner(widget_id), self.inner)
-        self._store(widget_id, business)
+        self._store(widget_id, business, generation)
         return business
 
 

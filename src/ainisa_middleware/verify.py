@@ -10,12 +10,19 @@ Each intercepted request produces exactly one log record on the
 secret that matched (by id or position), and never a secret, a hash or an email.
 The same moments call the ``on_decision`` hook, when one is configured, with a
 :class:`~ainisa_middleware.decisions.DecisionRecord` (see :mod:`.decisions`).
+Records of rejected requests are warnings, at most :data:`WARNINGS_PER_INTERVAL`
+per outcome every :data:`WARNING_INTERVAL` seconds; past that they are logged at
+DEBUG and counted, and one warning gives the count: a flood of made-up widget
+IDs writes a few lines, not one per request.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import threading
+import time
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any, NamedTuple
 
@@ -27,9 +34,50 @@ from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method
 from .rewrite import ALL_IDENTITY, HASH_ONLY, rewrite_flat, rewrite_json
 from .signing import match_secret
 
-__all__ = ["Decision", "Verifier", "logger"]
+__all__ = ["WARNINGS_PER_INTERVAL", "WARNING_INTERVAL", "Decision", "Verifier", "logger"]
 
 logger = logging.getLogger("ainisa_middleware")
+
+#: Rejected requests logged as warnings per outcome and interval; the rest go to DEBUG.
+WARNINGS_PER_INTERVAL = 10
+#: Seconds of that interval.
+WARNING_INTERVAL = 10.0
+
+
+class _Throttle:
+    """The level of a rejected request's record: WARNING within the allowance, else DEBUG.
+
+    Keyed by outcome (a short fixed set, whatever the requests carry), so a flood
+    cannot grow it. The count of records sent to DEBUG is logged as one warning
+    by the first rejection after the interval.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._windows: dict[str, list[float]] = {}  # outcome -> [start, count]
+        self._lock = threading.Lock()
+
+    def level(self, outcome: str) -> int:
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get(outcome)
+            if window is not None and now - window[0] < WARNING_INTERVAL:
+                window[1] += 1
+                return logging.WARNING if window[1] <= WARNINGS_PER_INTERVAL else logging.DEBUG
+            self._windows[outcome] = [now, 1]
+        if window is not None and window[1] > WARNINGS_PER_INTERVAL:
+            logger.warning(
+                "ainisa: %d more requests with outcome=%s in %.0f s were logged at DEBUG "
+                "only (at most %d warnings per %.0f s)",
+                window[1] - WARNINGS_PER_INTERVAL,
+                outcome,
+                now - window[0],
+                WARNINGS_PER_INTERVAL,
+                WARNING_INTERVAL,
+                # Not ainisa_outcome: a handler counting requests must not count this line.
+                extra={"ainisa_suppressed": (outcome, int(window[1]) - WARNINGS_PER_INTERVAL)},
+            )
+        return logging.WARNING
 
 
 class Decision(NamedTuple):
@@ -136,7 +184,7 @@ class Verifier:
                 max_body_size=limit,
                 max_form_fields=fields,
             )
-
+        self._throttle = _Throttle()
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
         self.inspect = inspect
 
@@ -227,7 +275,10 @@ class Verifier:
                 error = "identity_required"
         level = logging.INFO if error is None else logging.WARNING
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
-            self._log(level, parsed.widget_id, business, status, error, matched)
+            if error is not None:
+                level = self._throttle.level(error)  # WARNING, or DEBUG past the allowance
+            if level != logging.DEBUG or logger.isEnabledFor(level):
+                self._log(level, parsed.widget_id, business, status, error, matched)
         if self._on_decision is not None:
             self._report(parsed, business, status, error, matched)
         if error is not None:
@@ -252,10 +303,13 @@ class Verifier:
     def log_error(
         self, code: str, widget_id: str | None = None, exc: BaseException | None = None
     ) -> None:
-        """Log a request the middleware answered before reaching a decision."""
+        """Log a request the middleware answered before reaching a decision (throttled)."""
         if self._on_decision is not None:
             self._report_error(code, widget_id)
-        if logger.isEnabledFor(logging.WARNING):
+        if not logger.isEnabledFor(logging.WARNING):  # then DEBUG is off too
+            return
+        level = self._throttle.level(code)
+        if level != logging.DEBUG or logger.isEnabledFor(level):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
                 "ainisa_business_id": None,
@@ -264,8 +318,8 @@ class Verifier:
                 "ainisa_secret": None,
             }
             cause = f" ({type(exc).__name__})" if exc is not None else ""
-            logger.warning(
-                "ainisa: widget=%s outcome=%s%s", widget_id or "-", code, cause, extra=extra
+            logger.log(
+                level, "ainisa: widget=%s outcome=%s%s", widget_id or "-", code, cause, extra=extra
             )
 
     def _log(

@@ -156,12 +156,12 @@ def test_the_bus_step_pings_the_bus_a_url_names_and_closes_it(
 ) -> None:
     opened: list[Bus] = []
 
-    def from_url(url: str) -> Bus:
+    def connect(url: str) -> Bus:
         opened.append(Bus(url, answers="good" in url))
         return opened[-1]
 
     module = types.ModuleType(BUS_MODULE)
-    setattr(module, BUS_FACTORY, from_url)
+    setattr(module, BUS_FACTORY, connect)
     monkeypatch.setitem(sys.modules, BUS_MODULE, module)
     ok = bus_findings("redis://good:6379/0")
     bad = bus_findings("redis://user:pw@bad:6379/0")
@@ -210,3 +210,15 @@ def test_a_missing_sqlite_file_is_a_problem_and_is_not_created(
     code, out = run(capsys, "check", "--db", f"sqlite:///{missing}")
     assert code == 1 and f"no database file at {missing}" in out
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("kind", ["redis", "postgres"])
+def test_the_bus_step_pings_a_real_bus(kind: str) -> None:
+    from tests.buses import bus_url
+
+    url = bus_url(kind).replace("postgresql+psycopg://", "postgresql://")
+    (found,) = bus_findings(url)
+    assert found.level == "ok" and "answers" in found.message
+    dead = "redis://127.0.0.1:1/0" if kind == "redis" else "postgresql://postgres@127.0.0.1:1/test"
+    (missing,) = bus_findings(dead)
+    assert missing.level == "problem" and "does not answer" in missing.message

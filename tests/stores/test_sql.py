@@ -224,7 +224,7 @@ def test_the_set_of_identity_plans_is_configurable(
     custom = make_store(identity_plans={"gold"})
     found = custom.lookup("wid_demo")
     assert found is not None and not found.identity_enabled
-    shop.update_business("shop", plan="gold")
+    custom.update_business("shop", plan="gold")  # a plan this store knows
     found = custom.lookup("wid_demo")
     assert found is not None and found.identity_enabled
     with pytest.raises(ConfigurationError, match="identity_plans must be a set"):

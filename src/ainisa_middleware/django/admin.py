@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from ainisa_middleware.django.conf import rotation_grace
+from ainisa_middleware.django.invalidation import get_bus, publish
 from ainisa_middleware.django.models import (
     Business,
     Secret,
@@ -56,6 +57,7 @@ def rotate_secrets(businesses: QuerySet[Business]) -> list[Rotated]:
             secret = Secret.objects.create(business=business, value=new_secret_value())
             done.append(Rotated(business, secret.pk, secret.value, ends if changed else None))
     invalidate_all()  # update() sends no signals
+    publish(businesses=[r.business.pk for r in done])
     return done
 
 
@@ -134,8 +136,20 @@ class SecretAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # new secrets come from the businesses' "Rotate secret" action
 
-    @admin.action(description="Retire now (stops verifying at once)", permissions=["change"])
+    @admin.action(description="Retire now (stops verifying)", permissions=["change"])
     def retire(self, request: HttpRequest, queryset: QuerySet[Secret]) -> None:
+        businesses = set(queryset.values_list("business_id", flat=True))
         count = queryset.filter(retired__isnull=True).update(retired=timezone.now())
         invalidate_all()  # update() sends no signals
-        self.message_user(request, f"Retired {count} secret(s).", messages.SUCCESS)
+        publish(businesses=businesses)
+        reach = (
+            "in every process on the invalidation bus"
+            if get_bus() is not None
+            else "here, and in other processes when their cache expires (set "
+            "AINISA['INVALIDATION_URL'] to reach them at once)"
+        )
+        self.message_user(
+            request,
+            f"Retired {count} secret(s). They stop verifying at once {reach}.",
+            messages.SUCCESS,
+        )

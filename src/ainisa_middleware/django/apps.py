@@ -17,13 +17,16 @@ class AinisaConfig(AppConfig):
 
     def ready(self) -> None:
         from ainisa_middleware.django import checks
+        from ainisa_middleware.django.invalidation import on_change
         from ainisa_middleware.django.models import Business, Secret, Widget
         from ainisa_middleware.django.resolver import invalidate_all
 
         checks.register()
-        # A change saved in this process is seen by this process's resolvers at once.
+        # A change saved in this process is seen by this process's resolvers at once,
+        # and by every other process through the bus (AINISA["INVALIDATION_URL"]).
         for model in (Business, Widget, Secret):
             for signal in (post_save, post_delete):
                 signal.connect(
                     invalidate_all, sender=model, dispatch_uid=f"ainisa-{model.__name__}"
                 )
+                signal.connect(on_change, sender=model, dispatch_uid=f"ainisa-bus-{model.__name__}")

@@ -2,7 +2,8 @@
 
 Ids: ``ainisa.E001`` .. ``E011`` mirror the startup errors of ``settings.AINISA``
 (:mod:`ainisa_middleware.django.conf`); ``ainisa.W001`` and ``W002`` are about
-where the middleware sits in ``MIDDLEWARE``; ``ainisa.E030`` and on are the
+where the middleware sits in ``MIDDLEWARE``; ``ainisa.W010`` says secrets are
+stored in plaintext (no master key); ``ainisa.E030`` and on are the
 deployment check (:mod:`ainisa_middleware.django.deployment`, ``--database`` only).
 """
 
@@ -16,7 +17,13 @@ from django.core import checks
 
 from ainisa_middleware.django import conf
 
-__all__ = ["MIDDLEWARE_PATH", "OUTER_MIDDLEWARE", "check_middleware_order", "check_settings"]
+__all__ = [
+    "MIDDLEWARE_PATH",
+    "OUTER_MIDDLEWARE",
+    "check_master_key",
+    "check_middleware_order",
+    "check_settings",
+]
 
 #: How ``MIDDLEWARE`` names the middleware.
 MIDDLEWARE_PATH: Final = "ainisa_middleware.django.AinisaMiddleware"
@@ -63,6 +70,32 @@ def check_middleware_order(
     return found
 
 
+def check_master_key(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Secrets are encrypted at rest: a master key is set, and it is a valid one."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ainisa_middleware.django.sealing import cipher
+
+    try:
+        encrypting = cipher().encrypting
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="ainisa.E012")]
+    if encrypting:
+        return []
+    return [
+        checks.Warning(
+            "No master key is set, so Ainisa secrets are stored in plaintext: anyone who "
+            "reads the database or a backup can sign visitors as any user.",
+            hint="Set AINISA['MASTER_KEY'] (or the AINISA_MASTER_KEY environment variable) "
+            "to a key from 'ainisa-middleware store genkey', then run "
+            "'manage.py ainisa_reencrypt'.",
+            id="ainisa.W010",
+        )
+    ]
+
+
 def _position(middleware: Sequence[str]) -> int | None:
     for index, path in enumerate(middleware):
         if path in _ALIASES:
@@ -74,6 +107,7 @@ def register() -> None:
     """Register the checks; the app's ``ready()`` calls this."""
     checks.register(check_settings, checks.Tags.security)
     checks.register(check_middleware_order, checks.Tags.security)
+    checks.register(check_master_key, checks.Tags.security)
     from ainisa_middleware.django.deployment import check_deployment
 
     checks.register(check_deployment, checks.Tags.database)

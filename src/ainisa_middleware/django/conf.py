@@ -7,6 +7,7 @@ both from the same list of problems, so they always say the same thing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from ainisa_middleware.config import (
     MiddlewareConfig,
     collect_problems,
 )
+from ainisa_middleware.invalidation import INVALIDATION_URL_ENV
 
 __all__ = [
     "DEFAULT_ROTATION_GRACE",
@@ -30,6 +32,7 @@ __all__ = [
     "SETTING",
     "Problem",
     "load_config",
+    "invalidation_url",
     "problems",
     "rotation_grace",
 ]
@@ -50,6 +53,10 @@ KEYS: Final = {
 DEFAULT_ROTATION_GRACE: Final = timedelta(days=7)
 _APP_KEYS: Final = (
     "ROTATION_GRACE",
+    # The bus that carries changes to other processes (django/invalidation.py).
+    "INVALIDATION_URL",
+    # The Fernet key(s) secrets are encrypted with (django/sealing.py).
+    "MASTER_KEY",
     # Read by the template tags (templatetags/ainisa.py), not by the middleware.
     "SECRET",
     "USER_FIELDS",
@@ -250,3 +257,17 @@ def rotation_grace() -> timedelta:
     if grace is None or _grace_problems(grace):
         return DEFAULT_ROTATION_GRACE
     return grace if isinstance(grace, timedelta) else timedelta(seconds=grace)
+
+
+def invalidation_url() -> str | None:
+    """``AINISA['INVALIDATION_URL']``, else ``$AINISA_INVALIDATION_URL``, else ``None``."""
+    value = getattr(settings, SETTING, None)
+    url = value.get("INVALIDATION_URL") if isinstance(value, Mapping) else None
+    if url is None:
+        url = os.environ.get(INVALIDATION_URL_ENV) or None
+    if url is not None and not isinstance(url, str):
+        raise ImproperlyConfigured(
+            f"AINISA['INVALIDATION_URL'] must be a URL such as redis://cache:6379/0, not "
+            f"{type(url).__name__}."
+        )
+    return url or None

@@ -3,8 +3,9 @@
 The same logical schema as the SQL store (:mod:`ainisa_middleware.stores.sql`):
 a business has a plan (identity is a Pro-plan feature), widgets that name it,
 and secrets, several at once while one is being rotated out. Secret values are
-stored as given (plain text): protect the database and its backups as you
-protect the secrets themselves.
+encrypted with the SQL store's scheme under ``AINISA["MASTER_KEY"]`` (or
+``$AINISA_MASTER_KEY``); without a key they are stored in plaintext and
+``manage.py check`` says so (:mod:`ainisa_middleware.django.sealing`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from ainisa_middleware.django.sealing import SealedCharField
 
 __all__ = ["PLANS", "Business", "Secret", "Widget", "active_secrets", "new_secret_value"]
 
@@ -95,7 +98,8 @@ class Secret(models.Model):
         Business, on_delete=models.CASCADE, related_name="secrets"
     )
     business_id: str
-    value: models.CharField[str, str] = models.CharField(max_length=256, editable=False)
+    #: the secret in Python; encrypted in the database (``fernet:...``)
+    value: SealedCharField = SealedCharField(max_length=256, editable=False)
     created: models.DateTimeField[datetime, datetime] = models.DateTimeField(
         default=timezone.now, editable=False
     )

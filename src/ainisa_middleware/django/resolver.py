@@ -7,7 +7,7 @@ In settings: ``AINISA = {"RESOLVER": "ainisa_middleware.django.ModelResolver", .
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any, Final
 
 from ainisa_middleware.errors import ConfigurationError
@@ -72,14 +72,17 @@ class ModelResolver:
     can say which one matched. A disabled widget is unknown (404).
 
     Saving or deleting a business, widget or secret through the ORM empties the
-    cache of every ``ModelResolver`` in that process; other processes see the
-    change within ``ttl`` seconds (``negative_ttl`` for a new widget).
+    cache of every ``ModelResolver`` in that process. Other processes drop it at
+    once when ``AINISA["INVALIDATION_URL"]`` names a bus; without one they see
+    the change within ``ttl`` seconds (``negative_ttl`` for a new widget).
 
     :param eligible_plans: plans whose businesses get identity verification;
         any other plan gives ``identity_disabled``.
     :param ttl: seconds a found business is reused.
     :param negative_ttl: seconds an unknown widget ID is remembered as unknown.
     :param maxsize: most cached entries, for hits and misses each.
+    :param invalidation: a bus URL or object; by default the app's bus
+        (``AINISA["INVALIDATION_URL"]``), read when the settings are ready.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class ModelResolver:
         ttl: float = 60.0,
         negative_ttl: float = 5.0,
         maxsize: int = 100_000,
+        invalidation: object = None,
     ) -> None:
         plans: object = eligible_plans
         if isinstance(plans, str) or not isinstance(plans, Iterable):
@@ -97,10 +101,22 @@ class ModelResolver:
                 f"{{'pro', 'business'}}, not {type(plans).__name__}."
             )
         self.eligible_plans = frozenset(eligible_plans)
-        self.cache = CachedResolver(
-            _ModelLookup(self.eligible_plans), ttl=ttl, negative_ttl=negative_ttl, maxsize=maxsize
-        )
         _instances.add(self)
+        bus = invalidation
+        if bus is None:
+            from django.conf import settings
+
+            if settings.configured:  # not while settings.py itself builds the resolver
+                from ainisa_middleware.django.invalidation import get_bus
+
+                bus = get_bus()
+        self.cache = CachedResolver(
+            _ModelLookup(self.eligible_plans),
+            ttl=ttl,
+            negative_ttl=negative_ttl,
+            maxsize=maxsize,
+            invalidation=bus,
+        )
 
     def resolve(self, widget_id: str) -> Business | None:
         return self.cache.resolve(widget_id)
@@ -114,6 +130,10 @@ class ModelResolver:
     def invalidate(self, widget_id: str | None = None) -> None:
         """Forget one widget ID, or everything."""
         self.cache.invalidate(widget_id)
+
+    def invalidate_ids(self, widgets: Collection[str], businesses: Collection[str]) -> None:
+        """Forget these widgets and these businesses' widgets (the bus calls the cache)."""
+        self.cache.invalidate_ids(widgets, businesses)
 
     def __repr__(self) -> str:
         return f"ModelResolver(eligible_plans={sorted(self.eligible_plans)!r})"

@@ -42,6 +42,7 @@ from .schema import MIGRATIONS as MIGRATIONS
 from .store import (
     DEFAULT_GRACE,
     DEFAULT_IDENTITY_PLANS,
+    DEFAULT_PLANS,
     BusinessInfo,
     NewSecret,
     SecretInfo,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "DEFAULT_GRACE",
     "DEFAULT_IDENTITY_PLANS",
+    "DEFAULT_PLANS",
     "DEFAULT_TABLE_PREFIX",
     "MASTER_KEY_ENV",
     "SCHEMA_VERSION",

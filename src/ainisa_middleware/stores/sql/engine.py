@@ -83,7 +83,8 @@ def connect_args(url: URL, timeout: float) -> dict[str, Any]:
 def make_engine(url: str | URL | None, timeout: float | None) -> Engine:
     """An engine for ``url`` (``None``: ``AINISA_DATABASE_URL``, else ``sqlite:///ainisa.db``).
 
-    ``postgresql://`` means psycopg 3 and ``mysql://`` / ``mariadb://`` mean PyMySQL;
+    ``postgresql://`` (or ``postgres://``) means psycopg 3 and ``mysql://`` / ``mariadb://``
+    mean PyMySQL;
     a missing driver names the extra that installs it.
     """
     if url is None:
@@ -96,6 +97,9 @@ def make_engine(url: str | URL | None, timeout: float | None) -> Engine:
             "sqlite:///ainisa.db, postgresql+psycopg://user@host/db or "
             "mysql+pymysql://user@host/db."
         ) from None
+    if parsed.drivername.split("+")[0] == "postgres":
+        # Heroku, libpq and most providers write postgres://; SQLAlchemy wants postgresql.
+        parsed = parsed.set(drivername="postgresql" + parsed.drivername[len("postgres") :])
     backend = parsed.get_backend_name()
     if "+" not in parsed.drivername and backend in _DEFAULT_DRIVERS:
         parsed = parsed.set(drivername=f"{backend}+{_DEFAULT_DRIVERS[backend]}")

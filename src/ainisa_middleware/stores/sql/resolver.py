@@ -12,13 +12,14 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, Engine
 
 from ainisa_middleware.errors import ConfigurationError
+from ainisa_middleware.invalidation import from_setting
 from ainisa_middleware.models import Business
 from ainisa_middleware.resolvers import CachedResolver
 
@@ -95,8 +96,11 @@ class SQLResolver:
     query in a worker thread. A database that cannot be reached makes
     ``resolve`` raise, and the middleware answers ``503 resolver_unavailable``.
 
-    Security: a cached business keeps its secrets for ``ttl`` seconds, so a
-    retired secret may verify that much longer on each process.
+    Security: a cached business keeps its secrets for ``ttl`` seconds, so
+    without an invalidation bus a retired secret may verify that much longer on
+    each process. With one (``invalidation``, or ``AINISA_INVALIDATION_URL``),
+    every change made through the store drops the business and widget from the
+    cache and the index of every process at once (docs/scaling.md).
 
     :param url: a URL, an :class:`~sqlalchemy.engine.Engine`, an :class:`SQLStore`,
         or ``None`` for ``AINISA_DATABASE_URL`` (else ``sqlite:///ainisa.db``).
@@ -106,6 +110,10 @@ class SQLResolver:
     :param index_max_age: seconds before a missing ID may reload the index; a new
         widget is found at most this long after it was added.
     :param monotonic: the clock for the index and the cache; injectable for tests.
+    :param invalidation: the bus that carries changes between processes: a URL
+        (``redis://...``, ``postgresql://...``) or a bus object; ``None`` reads
+        ``AINISA_INVALIDATION_URL``; ``False``: no bus. The store built here
+        publishes on it too.
 
     ``table_prefix``, ``identity_plans``, ``master_key`` and ``clock`` are passed
     to the :class:`SQLStore` (give them to the store instead when passing one).
@@ -128,6 +136,7 @@ class SQLResolver:
         master_key: str | Sequence[str] | None = _UNSET,
         clock: Callable[[], datetime] = _UNSET,
         monotonic: Callable[[], float] = time.monotonic,
+        invalidation: object = None,
     ) -> None:
         store_options = {
             "timeout": timeout,
@@ -144,8 +153,13 @@ class SQLResolver:
                     "to the SQLStore instead."
                 )
             self.store = url
+            if invalidation is None:
+                bus, owns = url.bus, False  # the store's own bus (or none)
+            else:
+                bus, owns = from_setting(invalidation)
         else:
-            self.store = SQLStore(url, **given)
+            bus, owns = from_setting(invalidation)
+            self.store = SQLStore(url, invalidation=bus if bus is not None else False, **given)
         max_age: object = index_max_age
         if (
             isinstance(max_age, bool)
@@ -168,8 +182,12 @@ class SQLResolver:
         self._ids: frozenset[str] | None = None
         self._loaded_at = -math.inf
         self._index_lock = threading.Lock()
+        self._generation = 0
         if not self.store.encrypting:
             warn_plaintext(safe_url(self.store.engine.url))
+        self.bus, self._owns_bus = bus, owns
+        if bus is not None:
+            bus.subscribe(self)  # starts the listening thread; never waits for it
 
     def __repr__(self) -> str:
         return f"SQLResolver({self.store!r}, cache={self.cache is not None}, index={self.index})"
@@ -191,8 +209,12 @@ class SQLResolver:
             # Threads that queued behind a reload use its result.
             if not force and self._monotonic() - self._loaded_at < self.index_max_age:
                 return
+            generation = self._generation
             ids = self._health.call(self.store.widget_ids)
-            self._ids, self._loaded_at = ids, self._monotonic()
+            self._ids = ids
+            # Read before an invalidation: usable now, but not trusted as fresh.
+            if generation == self._generation:
+                self._loaded_at = self._monotonic()
 
     def _known(self, widget_id: str) -> bool:
         verdict = self._index_says_unknown(widget_id)
@@ -236,10 +258,22 @@ class SQLResolver:
 
     def invalidate(self, widget_id: str | None = None) -> None:
         """Forget cached answers (one widget or all) and reload the index on next use."""
+        self._generation += 1
+        self._loaded_at = -math.inf
         if self.cache is not None:
             self.cache.invalidate(widget_id)
+
+    def invalidate_ids(self, widgets: Collection[str], businesses: Collection[str]) -> None:
+        """Forget these widgets and these businesses' widgets; reload the index on next use."""
+        self._generation += 1
         self._loaded_at = -math.inf
+        if self.cache is not None:
+            self.cache.invalidate_ids(widgets, businesses)
 
     def close(self) -> None:
-        """Close the store's pooled connections."""
+        """Leave the bus (closing one built here) and close the store's pooled connections."""
+        if self.bus is not None:
+            self.bus.unsubscribe(self)
+            if self._owns_bus:
+                self.bus.close()
         self.store.close()

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ainisa_middleware.config import DEFAULT_RESOLVER_TIMEOUT
 from ainisa_middleware.errors import ConfigurationError
+from ainisa_middleware.invalidation import BusError, from_setting
 from ainisa_middleware.models import Business
 
 from .crypto import FERNET_PREFIX, MASTER_KEY_ENV, Cipher, master_keys, warn_plaintext
@@ -41,6 +42,7 @@ from .schema import (
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_IDENTITY_PLANS",
+    "DEFAULT_PLANS",
     "BusinessInfo",
     "NewSecret",
     "SQLStore",
@@ -53,6 +55,8 @@ logger = logging.getLogger(__package__)
 
 #: Identity (verified visitors) is a Pro-plan feature.
 DEFAULT_IDENTITY_PLANS = frozenset({"pro", "business", "enterprise"})
+#: The plans a business may have (with the store's ``identity_plans``): a typo is refused.
+DEFAULT_PLANS = frozenset({"free", "starter"}) | DEFAULT_IDENTITY_PLANS
 #: How long the previous secret keeps verifying after a rotation.
 DEFAULT_GRACE = timedelta(days=7)
 
@@ -90,6 +94,7 @@ class SecretInfo:
     expires: datetime | None
     retired: datetime | None
     value: str | None = field(default=None, repr=False)
+    business_id: str = ""
 
     def state(self, now: datetime) -> str:
         """``active``, ``expiring`` (still verifies, has an end), ``expired`` or ``retired``."""
@@ -107,6 +112,7 @@ class WidgetInfo:
     id: str
     created: datetime
     disabled: bool
+    business_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +176,14 @@ class SQLStore:
     :param table_prefix: the tables are ``<prefix>businesses``, ``<prefix>widgets``,
         ``<prefix>secrets`` and ``<prefix>schema_version``.
     :param identity_plans: plans that include identity verification.
+    :param plans: the plans a business may have besides ``identity_plans``; any
+        other is refused, naming the known ones (a typo must not silently turn
+        identity off).
     :param master_key: Fernet key(s) for secrets at rest; ``None`` reads ``AINISA_MASTER_KEY``.
     :param clock: returns the current aware UTC time; injectable for tests.
+    :param invalidation: the bus each change is published on after it commits: a
+        URL (``redis://...``, ``postgresql://...``) or a bus object; ``None`` reads
+        ``AINISA_INVALIDATION_URL``; ``False``: publish nothing.
     """
 
     def __init__(
@@ -183,6 +195,8 @@ class SQLStore:
         identity_plans: Iterable[str] = DEFAULT_IDENTITY_PLANS,
         master_key: str | Sequence[str] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        invalidation: object = None,
+        plans: Iterable[str] = DEFAULT_PLANS,
     ) -> None:
         self.timeout = validate_timeout(timeout)
         prefix: object = table_prefix
@@ -191,12 +205,16 @@ class SQLStore:
                 f"table_prefix must be up to 30 letters, digits or '_', not {table_prefix!r}."
             )
         self.identity_plans = _validate_plans(identity_plans)
+        self.plans = _validate_plans(plans) | self.identity_plans
         self._cipher = Cipher(master_keys(master_key))
         self.clock = clock
         self._owns_engine = not isinstance(url, Engine)
         self.engine = url if isinstance(url, Engine) else make_engine(url, self.timeout)
         self.table_prefix = table_prefix
         self.tables = make_tables(table_prefix)
+        self.bus, self._owns_bus = from_setting(invalidation)
+        #: why the last change could not be published (``None``: it was, or there is no bus)
+        self.publish_error: str | None = None
 
     def __repr__(self) -> str:
         return f"SQLStore({safe_url(self.engine.url)!r}, table_prefix={self.table_prefix!r})"
@@ -207,9 +225,26 @@ class SQLStore:
         return self._cipher.encrypting
 
     def close(self) -> None:
-        """Close the pooled connections of an engine this store created."""
+        """Close the pooled connections of an engine this store created, and its own bus."""
         if self._owns_engine:
             self.engine.dispose()
+        if self.bus is not None and self._owns_bus:
+            self.bus.close()
+
+    def _publish(self, widgets: Iterable[str] = (), businesses: Iterable[str] = ()) -> None:
+        """Tell every process on the bus, after the commit; a bus that is down is logged."""
+        self.publish_error = None
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(widgets, businesses)
+        except BusError as error:
+            self.publish_error = str(error)
+            logger.warning(
+                "ainisa store: the change is saved, but %s; other processes see it when "
+                "their cache expires (ttl)",
+                error,
+            )
 
     def now(self) -> datetime:
         """The injected clock's time, checked to be aware."""
@@ -267,7 +302,7 @@ class SQLStore:
     ) -> None:
         """Add a business; it has no secret until the first :meth:`rotate_secret`."""
         _validate_id("business", business_id)
-        plan = _validate_plan(plan)
+        plan = self._known_plan(plan)
         name = business_id if name is None else self._validate_name(name)
         b = self.tables.businesses
         with self._writing(f"business {business_id!r} already exists") as conn:
@@ -282,6 +317,7 @@ class SQLStore:
                     created=self.now(),
                 )
             )
+        self._publish(businesses=[business_id])
 
     def update_business(
         self,
@@ -296,7 +332,7 @@ class SQLStore:
         if name is not None:
             values["name"] = self._validate_name(name)
         if plan is not None:
-            values["plan"] = _validate_plan(plan)
+            values["plan"] = self._known_plan(plan)
         if require_identity is not None:
             values["require_identity"] = bool(require_identity)
         if not values:
@@ -306,6 +342,7 @@ class SQLStore:
             changed = conn.execute(sa.update(b).where(b.c.id == business_id).values(**values))
             if changed.rowcount == 0:
                 raise StoreError(f"no business {business_id!r}")
+        self._publish(businesses=[business_id])
 
     def get_business(self, business_id: str, *, reveal: bool = False) -> BusinessInfo:
         """A business with its widgets and secrets; secret values only with ``reveal=True``."""
@@ -320,23 +357,14 @@ class SQLStore:
                 .where(t.widgets.c.business_id == business_id)
                 .order_by(t.widgets.c.created, t.widgets.c.id)
             ).mappings()
-            widget_infos = tuple(
-                WidgetInfo(id=w["id"], created=w["created"], disabled=bool(w["disabled"]))
-                for w in widgets
-            )
+            widget_infos = tuple(_widget(w) for w in widgets)
             secrets = conn.execute(
                 sa.select(t.secrets)
                 .where(t.secrets.c.business_id == business_id)
                 .order_by(t.secrets.c.created.desc(), t.secrets.c.id.desc())
             ).mappings()
             secret_infos = tuple(
-                SecretInfo(
-                    id=s["id"],
-                    created=s["created"],
-                    expires=s["expires"],
-                    retired=s["retired"],
-                    value=self._cipher.open(s["value"], s["id"]) if reveal else None,
-                )
+                _secret(s, self._cipher.open(s["value"], s["id"]) if reveal else None)
                 for s in secrets
             )
         return BusinessInfo(
@@ -349,6 +377,47 @@ class SQLStore:
             widgets=widget_infos,
             secrets=secret_infos,
         )
+
+    def list_businesses(self) -> list[BusinessInfo]:
+        """Every business with its widgets and secrets (never a secret's value), by ID.
+
+        Three queries, whatever the number of businesses.
+        """
+        t = self.tables
+        with self._reading() as conn:
+            businesses = conn.execute(
+                sa.select(t.businesses).order_by(t.businesses.c.id)
+            ).mappings()
+            rows = list(businesses)
+            widgets: dict[str, list[WidgetInfo]] = {}
+            for w in conn.execute(
+                sa.select(t.widgets).order_by(t.widgets.c.created, t.widgets.c.id)
+            ).mappings():
+                widgets.setdefault(w["business_id"], []).append(_widget(w))
+            secrets: dict[str, list[SecretInfo]] = {}
+            for s in conn.execute(
+                sa.select(
+                    t.secrets.c.id,
+                    t.secrets.c.business_id,
+                    t.secrets.c.created,
+                    t.secrets.c.expires,
+                    t.secrets.c.retired,
+                ).order_by(t.secrets.c.created.desc(), t.secrets.c.id.desc())
+            ).mappings():
+                secrets.setdefault(s["business_id"], []).append(_secret(s))
+        return [
+            BusinessInfo(
+                id=b["id"],
+                name=b["name"],
+                plan=b["plan"],
+                require_identity=bool(b["require_identity"]),
+                identity_enabled=b["plan"] in self.identity_plans,
+                created=b["created"],
+                widgets=tuple(widgets.get(b["id"], ())),
+                secrets=tuple(secrets.get(b["id"], ())),
+            )
+            for b in rows
+        ]
 
     # -- widgets -----------------------------------------------------------------------
 
@@ -370,6 +439,8 @@ class SQLStore:
                     id=widget_id, business_id=business_id, created=self.now(), disabled=False
                 )
             )
+        # A process that cached the ID as unknown serves it as soon as this arrives.
+        self._publish(widgets=[widget_id], businesses=[business_id])
 
     def disable_widget(self, widget_id: str) -> None:
         """Stop accepting requests from a widget: it answers ``404 unknown_widget``."""
@@ -386,6 +457,7 @@ class SQLStore:
             if exists is None:
                 raise StoreError(f"no widget {widget_id!r}")
             conn.execute(sa.update(w).where(w.c.id == widget_id).values(disabled=disabled))
+        self._publish(widgets=[widget_id])
 
     def widget_ids(self) -> frozenset[str]:
         """Every enabled widget ID: the resolver's index of IDs worth a query."""
@@ -465,6 +537,7 @@ class SQLStore:
             key = result.inserted_primary_key
             assert key is not None
             secret_id = int(key[0])
+        self._publish(businesses=[business_id])
         logger.info(
             "ainisa store: business=%s new secret=%d, previous secrets expire %s",
             business_id,
@@ -476,15 +549,23 @@ class SQLStore:
         )
 
     def retire_secret(self, secret_id: int | str) -> None:
-        """End a secret now: hashes made with it stop verifying."""
+        """End a secret now: hashes made with it stop verifying.
+
+        Resolvers on the store's bus drop the business at once; a resolver with no
+        bus keeps it until its cache expires (``ttl``).
+        """
         number = _secret_number(secret_id)
         s = self.tables.secrets
         with self._writing() as conn:
-            row = conn.execute(sa.select(s.c.retired).where(s.c.id == number)).first()
+            row = conn.execute(
+                sa.select(s.c.retired, s.c.business_id).where(s.c.id == number)
+            ).first()
             if row is None:
                 raise StoreError(f"no secret {secret_id}")
             if row[0] is None:
                 conn.execute(sa.update(s).where(s.c.id == number).values(retired=self.now()))
+        # Published even when it was already retired: a process that missed it hears it again.
+        self._publish(businesses=[row[1]])
 
     def reencrypt(self) -> int:
         """Encrypt every secret under the first master key; returns how many rows changed.
@@ -566,6 +647,15 @@ class SQLStore:
         b = self.tables.businesses
         return conn.execute(sa.select(b.c.id).where(b.c.id == business_id)).first() is not None
 
+    def _known_plan(self, plan: object) -> str:
+        name = _validate_plan(plan)
+        if name not in self.plans:
+            raise StoreError(
+                f"unknown plan {name!r}; the known plans are {', '.join(sorted(self.plans))} "
+                f"(identity in {', '.join(sorted(self.identity_plans))})"
+            )
+        return name
+
     @staticmethod
     def _validate_name(name: object) -> str:
         if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX:
@@ -595,6 +685,26 @@ class _Transaction:
         self._context.__exit__(kind, error, tb)
         if isinstance(error, IntegrityError) and self._duplicate:
             raise StoreError(self._duplicate) from None
+
+
+def _widget(row: Any) -> WidgetInfo:
+    return WidgetInfo(
+        id=row["id"],
+        created=row["created"],
+        disabled=bool(row["disabled"]),
+        business_id=row["business_id"],
+    )
+
+
+def _secret(row: Any, value: str | None = None) -> SecretInfo:
+    return SecretInfo(
+        id=row["id"],
+        created=row["created"],
+        expires=row["expires"],
+        retired=row["retired"],
+        value=value,
+        business_id=row["business_id"],
+    )
 
 
 def _secret_number(secret_id: object) -> int:
