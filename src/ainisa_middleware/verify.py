@@ -184,6 +184,7 @@ class Verifier:
                 max_body_size=limit,
                 max_form_fields=fields,
             )
+
         self._throttle = _Throttle()
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
         self.inspect = inspect

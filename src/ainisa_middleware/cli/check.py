@@ -34,10 +34,12 @@ def _check(args: argparse.Namespace) -> int:
     from ainisa_middleware.errors import ConfigurationError
 
     try:
+        # The check only reads: the store publishes nothing, so it needs no bus
+        # of its own (the bus is pinged below).
         if args.table_prefix is None:
-            store = SQLStore(args.db)
+            store = SQLStore(args.db, invalidation=False)
         else:
-            store = SQLStore(args.db, table_prefix=args.table_prefix)
+            store = SQLStore(args.db, table_prefix=args.table_prefix, invalidation=False)
     except ConfigurationError as error:  # a master key that is not a key, a bad prefix
         raise CommandError(str(error).rstrip(".")) from None
     try:
@@ -52,7 +54,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Subparsers) -> None:
     """Add ``check`` to the command line."""
-    parser = add_command(
+    add_command(
         commands,
         "check",
         _check,
@@ -60,9 +62,4 @@ def add_commands(commands: Subparsers) -> None:
         description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
         parents=[_db_option()],
     )
-    parser.add_argument(
-        "--invalidation-url",
-        metavar="URL",
-        default=None,
-        help="the invalidation bus to ping (default: $AINISA_INVALIDATION_URL; none: skipped)",
-    )
+    # --invalidation-url comes with the store options: here, the bus to ping.
