@@ -1,10 +1,13 @@
-"""The deployment check for Django: ``manage.py check --database default``.
+"""The deployment check for Django: ``manage.py check --database default --fail-level WARNING``.
 
 Registered under ``Tags.database``, so it runs only when asked to reach the
-database, as Django's own database checks do. It reports (as
-``ainisa.E030``..., ``ainisa.W030``...) the app's tables missing (migrations not
-applied), identity businesses with an enabled widget and no active secret, and an
-invalidation bus named by ``AINISA_INVALIDATION_URL`` that does not answer.
+database, as Django's own database checks do. It reports the
+database unreachable (``ainisa.E030``) and, as warnings (Django runs database
+checks before ``migrate`` too, which must not be stopped by what it is about to
+fix; ``--fail-level WARNING`` makes them fail the check), the app's tables
+missing (``W031``, migrations not applied), identity businesses with an
+enabled widget and no active secret (``W030``), and an invalidation bus named by
+``AINISA_INVALIDATION_URL`` that does not answer (``W032``).
 Secrets are stored by the Django models as the admin wrote them; nothing is
 decrypted here and no value is shown.
 """
@@ -52,11 +55,13 @@ def check_deployment(
             if model._meta.db_table not in tables
         ]
         if missing:
+            # A warning: Django runs database checks before `migrate` itself,
+            # and an error here would stop the very command that creates them.
             found.append(
-                checks.Error(
+                checks.Warning(
                     f"database {alias!r} has no {', '.join(missing)} table(s).",
                     hint="Run 'manage.py migrate ainisa'.",
-                    id="ainisa.E031",
+                    id="ainisa.W031",
                 )
             )
             continue
@@ -79,5 +84,6 @@ def check_deployment(
             )
     for finding in bus_findings(None):
         if finding.level == "problem":
-            found.append(checks.Error(finding.message + ".", hint=finding.fix, id="ainisa.E032"))
+            # A warning too: a bus that is down must not stop `migrate`.
+            found.append(checks.Warning(finding.message + ".", hint=finding.fix, id="ainisa.W032"))
     return found
