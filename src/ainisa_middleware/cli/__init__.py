@@ -22,6 +22,7 @@ from ainisa_middleware import __version__
 from .common import CommandError, read_secret
 from .common import add_secret_options as add_secret_options
 from .demo import add_commands as _add_demo
+from .diagnose import add_commands as _add_diagnose
 from .sender import add_commands as _add_sender
 from .store import add_commands as _add_store
 from .tokens import add_commands as _add_tokens
@@ -35,6 +36,7 @@ __all__ = ["CommandError", "main", "read_secret"]
 COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_sender,
     _add_tokens,
+    _add_diagnose,
     _add_demo,
     _add_store,
 ]
