@@ -29,7 +29,7 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Final
 
 from .errors import RequestError
@@ -154,9 +154,16 @@ def _decoder() -> Any:
         )
         return None
 
+    # Preparing a key (PyJWT refuses PEM and JWK-looking keys) costs a JSON parse
+    # per request; a business's few secrets are prepared once.
+    prepare = lru_cache(maxsize=1024)(HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key)
+
     class _HS256(HMACAlgorithm):
         def check_key_length(self, key: Any) -> str | None:
             return None
+
+        def prepare_key(self, key: str | bytes) -> bytes:
+            return prepare(key)
 
     class _StrictJWT(jwt.PyJWT):
         def __init__(self) -> None:
