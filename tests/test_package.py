@@ -91,7 +91,11 @@ def test_only_the_demo_command_imports_the_demo_and_only_when_it_runs() -> None:
             [{"errors"}, {"schema", "crypto", "engine"}, {"store"}, {"resolver"}],
             id="sql-store",
         ),
-        pytest.param("ainisa_middleware.cli", [{"common"}, {"sender", "store", "demo"}], id="cli"),
+        pytest.param(
+            "ainisa_middleware.cli",
+            [{"common"}, {"sender", "store", "demo", "tokens"}, {"diagnose"}],
+            id="cli",
+        ),
     ],
 )
 def test_imports_run_one_way(package: str, layers: list[set[str]]) -> None:
