@@ -33,6 +33,7 @@ __all__ = [
     "QUICK_JSON_SIZE",
     "QUICK_JSON_STRUCTURE",
     "TOKEN_FIELD",
+    "USER_DATA_FIELDS",
     "WIDGET_ID_FIELD",
     "WIDGET_ID_HEADER",
     "BodyKind",
@@ -55,7 +56,9 @@ IDENTITY_FIELDS: Final = ("user_id", "user_hash", "firstname", "lastname", "emai
 TOKEN_FIELD: Final = "user_token"
 #: The fields that prove an identity: never passed on to the app.
 PROOF_FIELDS: Final = ("user_hash", TOKEN_FIELD)
-_IDENTITY = frozenset((*IDENTITY_FIELDS, TOKEN_FIELD))
+#: Every field that is user data in a flat source (form, query, multipart, frames).
+USER_DATA_FIELDS: Final = (*IDENTITY_FIELDS, TOKEN_FIELD)
+_IDENTITY = frozenset(USER_DATA_FIELDS)
 #: What a verified ``user`` object keeps: everything but the hash.
 KEPT_FIELDS: Final = ("user_id", "firstname", "lastname", "email")
 #: The header that names the widget (ASGI spells header names in lower case).
