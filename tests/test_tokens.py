@@ -350,3 +350,22 @@ def test_bad_proofs_are_a_configuration_error(proofs: object) -> None:
 def test_bad_max_token_age_is_a_configuration_error(age: object) -> None:
     with pytest.raises(ConfigurationError, match="max_token_age"):
         Business(id="b", secrets=(), max_token_age=age)  # type: ignore[arg-type]
+
+
+def test_without_pyjwt_every_token_is_invalid_and_the_log_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    from ainisa_middleware import tokens
+
+    tokens._decoder.cache_clear()
+    monkeypatch.setitem(sys.modules, "jwt", None)  # import jwt raises ImportError
+    try:
+        check = check_token(forge(), BUSINESS, WIDGET)
+        assert (check.status, check.reason) == (Status.INVALID_TOKEN, "PyJWT is not installed")
+        assert "ainisa-middleware[tokens]" in caplog.text
+    finally:
+        tokens._decoder.cache_clear()
+    monkeypatch.undo()
+    assert status_of(forge()) is Status.VERIFIED
