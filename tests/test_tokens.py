@@ -369,3 +369,8 @@ def test_without_pyjwt_every_token_is_invalid_and_the_log_says_what_to_install(
         tokens._decoder.cache_clear()
     monkeypatch.undo()
     assert status_of(forge()) is Status.VERIFIED
+
+
+def test_a_secret_with_a_lone_surrogate_is_no_server_error() -> None:
+    business = Business(id="b", secrets=("bad\ud800secret",), proofs="token")
+    assert status_of(forge(), business) is Status.INVALID_TOKEN

@@ -183,6 +183,11 @@ def _decoder() -> Any:
     return _StrictJWT()
 
 
+def _key_bytes(secret: str) -> bytes:
+    # "surrogatepass": a secret holding a lone surrogate still keys an HMAC, never a 500.
+    return secret.encode("utf-8", "surrogatepass")
+
+
 def _claims_error(payload: dict[str, Any], max_age: int) -> str | None:
     """What PyJWT does not check: types it accepts (``True`` as a time), the lifetime cap."""
     for name in ("sub", "aud", "iat", "exp"):
@@ -243,7 +248,7 @@ def check_token(
     signing_input = token[: match.end(2)].encode("ascii")
     matched: int | None = None
     for index in candidates:
-        mac = hmac.digest(business.secrets[index].encode("utf-8"), signing_input, "sha256")
+        mac = hmac.digest(_key_bytes(business.secrets[index]), signing_input, "sha256")
         if hmac.compare_digest(mac, signature) and matched is None:
             matched = index
     if matched is None:
@@ -267,7 +272,7 @@ def check_token(
     try:
         decoder.decode(
             token,
-            business.secrets[matched].encode("utf-8"),
+            _key_bytes(business.secrets[matched]),
             algorithms=[TOKEN_ALGORITHM],
             audience=widget_id,
             leeway=LEEWAY,
