@@ -218,3 +218,17 @@ def test_cli_with_the_store_finds_a_retired_secret(
     capsys.readouterr()
     assert main(["diagnose", "--secret-env", "SHOP_SECRET", "--db", url, "42", "0" * 64]) == 2
     assert "--db needs --widget-id" in capsys.readouterr().err
+
+
+def test_a_secret_just_made_or_about_to_end_is_noted() -> None:
+    now = 2_000_000_000.0
+    fresh = [KnownSecret("5", SECRET, "active", created=now - 30)]
+    report = diagnose(SECRET, "42", user_hash(SECRET, "42"), history=fresh, now=now)
+    assert report.verified and report.codes == ["verified", "secret_not_yet_everywhere"]
+    ending = [KnownSecret("4", OLD, "expiring", created=now - 9000, expires=now + 3600)]
+    report = diagnose(OLD, "42", user_hash(OLD, "42"), history=ending, now=now)
+    assert report.verified and report.codes == ["verified", "secret_expiring"]
+    assert "60 min" in report.text() and OLD not in report.text()
+    token = user_token(SECRET, "42", widget_id="w1", now=now)
+    report = diagnose(SECRET, "42", token, widget_id="w1", history=fresh, now=now)
+    assert report.verified and "secret_not_yet_everywhere" in report.codes

@@ -35,6 +35,7 @@ from .tokens import DEFAULT_MAX_TOKEN_AGE, LEEWAY, TOKEN_ALGORITHM, check_token
 __all__ = [
     "GUIDE_EXAMPLE_HASH",
     "GUIDE_PLACEHOLDER_SECRET",
+    "RECENT_SECRET",
     "Diagnosis",
     "Finding",
     "KnownSecret",
@@ -63,6 +64,15 @@ class KnownSecret:
     state: str = "active"
     #: the business it belongs to, when it is not the one being diagnosed
     business_id: str | None = None
+    #: when it was made and when its grace period ends (seconds since 1970), if known
+    created: float | None = None
+    expires: float | None = None
+
+
+#: A secret made less than this long ago may not be known yet to every process:
+#: a resolver cache holds the business it read before (``CachedResolver``'s ttl,
+#: 60 s by default).
+RECENT_SECRET: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +217,44 @@ def _not_active_message(history: Sequence[KnownSecret], secret: str) -> Finding 
     )
 
 
+def _store_notes(history: Sequence[KnownSecret], secret: str, now: float) -> list[Finding]:
+    """What the store says of the secret given, when it verifies: just made, or about to end."""
+    for known in history:
+        if known.business_id is not None:
+            continue
+        if not hmac.compare_digest(known.value.encode(), secret.encode()):
+            continue
+        notes: list[Finding] = []
+        if known.created is not None and 0 <= now - known.created < RECENT_SECRET:
+            notes.append(
+                Finding(
+                    "secret_not_yet_everywhere",
+                    f"Secret {known.label} was made {_when(now - known.created)} ago: a "
+                    "middleware process whose resolver cache still holds the business (60 s "
+                    "by default) does not know it yet and answers invalid there until the "
+                    "cache expires. Sites should switch to a new secret only after that.",
+                )
+            )
+        if known.state == "expiring" and known.expires is not None:
+            notes.append(
+                Finding(
+                    "secret_expiring",
+                    f"Secret {known.label} is a previous secret in its grace period: it stops "
+                    f"verifying in {_when(known.expires - now)}. Deploy the current secret to "
+                    "the site before then.",
+                )
+            )
+        return notes
+    return []
+
+
 def _diagnose_hash(
     secret: str,
     user_id: str,
     proof: str,
     email: str | None,
     history: Sequence[KnownSecret],
+    now: float,
 ) -> Diagnosis:
     findings: list[Finding] = []
     given = proof.strip()
@@ -259,6 +301,8 @@ def _diagnose_hash(
         verified = stale is None
         if stale is not None:
             findings.append(stale)
+        else:
+            findings += _store_notes(history, secret, now)
         return Diagnosis("hash", verified and given == proof, tuple(findings))
     return Diagnosis(
         "hash",
@@ -443,7 +487,7 @@ def _diagnose_token(
             )
         )
     findings += _token_times(payload, now, max_token_age)
-    findings += _token_key(secret, header, signing_input, signature, history)
+    findings += _token_key(secret, header, signing_input, signature, history, now)
     kid = header.get("kid")
     ids = (kid,) if isinstance(kid, str) and kid else ()
     business = Business(
@@ -535,6 +579,7 @@ def _token_key(
     signing_input: bytes,
     signature: bytes,
     history: Sequence[KnownSecret],
+    now: float,
 ) -> list[Finding]:
     def signs(key: str) -> bool:
         mac = hmac.digest(key.encode("utf-8", "surrogatepass"), signing_input, "sha256")
@@ -555,7 +600,9 @@ def _token_key(
         stale = _not_active_message(history, secret)
         if stale is not None:
             found.append(stale)
-        elif kid is not None and own:
+            return found
+        found += _store_notes(history, secret, now)
+        if kid is not None and own:
             match = [k for k in own if k.label == kid]
             if match and not hmac.compare_digest(match[0].value.encode(), secret.encode()):
                 found.append(
@@ -615,11 +662,9 @@ def diagnose(
         raise ValueError("widget_id must be 1 to 128 characters of A-Z a-z 0-9 _ - .")
     known = tuple(history)
     uid = None if user_id is None else str(user_id)
-    looks_like_token = proof.strip().count(".") >= 2
-    if looks_like_token:
-        return _diagnose_token(
-            secret, uid, proof, widget_id, known, time.time() if now is None else now, max_token_age
-        )
+    moment = time.time() if now is None else now
+    if proof.strip().count(".") >= 2:
+        return _diagnose_token(secret, uid, proof, widget_id, known, moment, max_token_age)
     if uid is None:
         raise ValueError("a hash is checked against a user id: give user_id")
-    return _diagnose_hash(secret, uid, proof, email, known)
+    return _diagnose_hash(secret, uid, proof, email, known, moment)

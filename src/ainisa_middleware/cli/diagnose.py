@@ -55,7 +55,16 @@ def _history(args: argparse.Namespace) -> list[KnownSecret]:
                 others.add(other.id)
         for secret in own.secrets:
             if secret.value is not None:
-                known.append(KnownSecret(str(secret.id), secret.value, secret.state(now)))
+                ends = None if secret.expires is None else secret.expires.timestamp()
+                known.append(
+                    KnownSecret(
+                        str(secret.id),
+                        secret.value,
+                        secret.state(now),
+                        created=secret.created.timestamp(),
+                        expires=ends,
+                    )
+                )
         for other_id in sorted(others):
             for secret in store.get_business(other_id, reveal=True).secrets:
                 if secret.value is not None:
