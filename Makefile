@@ -20,7 +20,7 @@ DEMO_ARGS ?=
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help demo test lint typecheck docs-build docs pytest browser clean bench hardening fuzz
+.PHONY: help demo test lint typecheck docs-build docs pytest browser interop clean bench hardening fuzz
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
@@ -63,7 +63,22 @@ browser:
 		fi; \
 	fi
 
-pytest: $(STAMP) browser
+# The Node packages the interop tests drive, pinned by tests/interop/package-lock.json and
+# installed here so that no test reaches the network. Without npm those tests skip (outside
+# CI) or fail (in CI), like the other cross-client tests.
+INTEROP := tests/interop/node_modules/.package-lock.json
+
+$(INTEROP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/interop --no-audit --no-fund --silent \
+			|| echo "WARNING: npm ci failed: the Node interop tests will not run"; \
+	else \
+		echo "WARNING: npm missing: the Node interop tests will not run"; \
+	fi
+
+interop: $(INTEROP)
+
+pytest: $(STAMP) browser $(INTEROP)
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest -W error::ResourceWarning \
 		--cov --cov-report=term --cov-fail-under=90 -p no:cacheprovider
 

@@ -13,13 +13,14 @@ protects ``PATHS`` and runs in the row's ``mode``.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 
-from ainisa_middleware import AinisaUser, Business, StaticResolver, user_hash
+from ainisa_middleware import AinisaUser, Business, StaticResolver, user_hash, user_token
 from ainisa_middleware.errors import ERRORS
 
 SECRET = "sk_live_current_6f1d0c2a"
@@ -36,6 +37,13 @@ BUSINESSES = {
         id="free_members", secrets=(SECRET,), identity_enabled=False, require_identity=True
     ),
     "w_nosecret": Business(id="unsigned", secrets=()),
+    "w_tok": Business(
+        id="tok_shop",
+        secrets=(SECRET, OLD_SECRET),
+        secret_ids=("sec_new", "sec_old"),
+        proofs=frozenset({"token"}),
+    ),
+    "w_both": Business(id="both_shop", secrets=(SECRET,), proofs=frozenset({"hash", "token"})),
 }
 RESOLVER = StaticResolver(BUSINESSES)
 
@@ -43,6 +51,23 @@ GOOD = user_hash(SECRET, "42")
 OLD = user_hash(OLD_SECRET, "42")
 FOREIGN = user_hash(OTHER_SECRET, "42")
 ALL_HASHES = (GOOD, OLD, FOREIGN, user_hash(SECRET, "43"))
+
+# Signed identity tokens (CONTRACT section 7), made when the table is loaded.
+_NOW = time.time()
+TOK = user_token(SECRET, "42", widget_id="w_tok")
+TOK_ADA = user_token(
+    SECRET, 42, widget_id="w_tok", firstname="Ada", lastname="Lovelace", email="ada@example.com"
+)
+TOK_OLD_KID = user_token(OLD_SECRET, "42", widget_id="w_tok", kid="sec_old")
+TOK_BAD_KID = user_token(SECRET, "42", widget_id="w_tok", kid="sec_old")
+TOK_UNKNOWN_KID = user_token(SECRET, "42", widget_id="w_tok", kid="sec_gone")
+TOK_EXPIRED = user_token(SECRET, "42", widget_id="w_tok", now=_NOW - 7200)
+TOK_OTHER_WIDGET = user_token(SECRET, "42", widget_id="w_pro")
+TOK_FOREIGN = user_token(OTHER_SECRET, "42", widget_id="w_tok")
+TOK_BOTH = user_token(SECRET, "42", widget_id="w_both", firstname="Ann")
+ALL_TOKENS = (TOK, TOK_ADA, TOK_OLD_KID, TOK_BAD_KID, TOK_UNKNOWN_KID, TOK_EXPIRED,
+              TOK_OTHER_WIDGET, TOK_FOREIGN, TOK_BOTH)  # fmt: skip
+TW = (("X-Ainisa-Widget-Id", "w_tok"),)
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -73,6 +98,8 @@ class Case:
     app_query: str | None = None
     #: pairs the app's form parser must find (``parse_qsl`` of the body)
     app_form: list[tuple[str, str]] | None = None
+    #: ``signed_fields`` of a verified user (``None``: the hash's ``user_id`` alone)
+    signed: tuple[str, ...] | None = None
 
 
 def post_json(obj: Any, **kw: Any) -> Case:
@@ -509,6 +536,77 @@ ROWS = [
     P(raw(JSON, b'{"widget_id": "w_pro", "pad": "' + b"[" * 4000 + b'", "d": '
           + b"[" * 31 + b"]" * 31 + b"}", user_status="anonymous"),
       id="large-json-at-depth-limit"),
+    # --- signed identity tokens (section 7) -------------------------------------------
+    P(post_json({"msg": "hi", "user": {"user_token": TOK_ADA}}, headers=TW,
+                user_status="verified",
+                user=verified_user(firstname="Ada", lastname="Lovelace", email="ada@example.com"),
+                signed=("email", "firstname", "lastname", "user_id"),
+                app_json={"msg": "hi", "user": ADA_SEEN}), id="token-json-verified-claims"),
+    P(post_json({"user": {"user_id": 42, "user_token": TOK, "firstname": "Eve",
+                          "email": "eve@example.com"}}, headers=TW,
+                user_status="verified", user=verified_user(), signed=("user_id",),
+                app_json={"user": {"user_id": "42"}}),
+      id="token-json-unsigned-names-dropped"),
+    P(post_json({"user": {"user_id": "43", "user_token": TOK}}, headers=TW,
+                user_status="invalid_token", app_json={}), id="token-user-id-differs-from-sub"),
+    P(post_json({"user_token": TOK, "user": {"user_token": TOK}, "msg": "hi"}, headers=TW,
+                user_status="verified", signed=("user_id",), user=verified_user(),
+                app_json={"user": {"user_id": "42"}, "msg": "hi"}),
+      id="token-json-top-level-removed"),
+    P(post_json({"user": {"user_token": TOK_OLD_KID}}, headers=TW, user_status="verified",
+                signed=("user_id",), user=verified_user()),
+      id="token-kid-names-the-previous-secret"),
+    P(post_json({"user": {"user_token": TOK_BAD_KID}}, headers=TW, user_status="invalid_token"),
+      id="token-kid-names-another-secret"),
+    P(post_json({"user": {"user_token": TOK_UNKNOWN_KID}}, headers=TW,
+                user_status="invalid_token"), id="token-kid-unknown"),
+    P(post_json({"user": {"user_token": TOK_EXPIRED}}, headers=TW, user_status="expired_token",
+                app_json={}), id="token-expired"),
+    P(post_json({"user": {"user_token": TOK_EXPIRED}}, headers=TW, mode="enforce", status=401,
+                error="identity_verification_failed"), id="token-expired-enforce-401"),
+    P(post_json({"user": {"user_token": "x.y.z"}}, headers=TW, mode="enforce", status=401,
+                error="identity_verification_failed"), id="token-garbage-enforce-401"),
+    P(post_json({"user": {"user_token": TOK_OTHER_WIDGET}}, headers=TW,
+                user_status="invalid_token"), id="token-for-another-widget"),
+    P(post_json({"user": {"user_token": TOK_FOREIGN}}, headers=TW, user_status="invalid_token"),
+      id="token-foreign-secret"),
+    P(post_json({"user": {"user_token": 7}}, headers=TW, user_status="malformed_user"),
+      id="token-not-a-string"),
+    P(post_json({"user": {"user_id": "42", "user_hash": GOOD}}, headers=TW,
+                user_status="invalid_hash"), id="token-business-refuses-hash"),
+    P(post_json({"widget_id": "w_pro", "user": {"user_token": TOK_OTHER_WIDGET}},
+                user_status="invalid_token"), id="hash-business-refuses-token"),
+    P(post_json({"widget_id": "w_both", "user": {"user_id": "42", "user_hash": GOOD}},
+                user_status="verified", user=verified_user()), id="both-business-takes-hash"),
+    P(post_json({"widget_id": "w_both", "user": {"user_token": TOK_BOTH}},
+                user_status="verified", user=verified_user(firstname="Ann"),
+                signed=("firstname", "user_id")), id="both-business-takes-token"),
+    P(post_json({"widget_id": "w_both", "user": {"user_id": "42", "user_hash": GOOD,
+                                                  "user_token": TOK_BOTH}},
+                user_status="malformed_user"), id="token-and-hash-together"),
+    P(post_form([("widget_id", "w_tok"), ("user_token", TOK_ADA), ("firstname", "Eve"),
+                 ("msg", "hi")], user_status="verified",
+                user=verified_user(firstname="Ada", lastname="Lovelace", email="ada@example.com"),
+                signed=("email", "firstname", "lastname", "user_id"),
+                app_form=[("widget_id", "w_tok"), ("msg", "hi"), ("user_id", "42"),
+                          ("firstname", "Ada"), ("lastname", "Lovelace"),
+                          ("email", "ada@example.com")]), id="token-form-verified"),
+    P(post_form([("widget_id", "w_tok"), ("user_token", TOK_EXPIRED), ("msg", "hi")],
+                user_status="expired_token", app_form=[("widget_id", "w_tok"), ("msg", "hi")]),
+      id="token-form-expired"),
+    P(post_form([("widget_id", "w_tok"), ("user_token", TOK), ("user_token", TOK)],
+                status=400, error="malformed_request"), id="token-form-repeated"),
+    P(Case(method="GET", query=f"widget_id=w_tok&user_token={TOK}", user_status="verified",
+           signed=("user_id",), user=verified_user(), app_query="widget_id=w_tok&user_id=42"),
+      id="token-query-verified"),
+    P(Case(method="GET", query=f"widget_id=w_tok&user_token={TOK_FOREIGN}&firstname=Eve",
+           user_status="invalid_token", app_query="widget_id=w_tok"), id="token-query-invalid"),
+    P(post_json({"msg": "hi"}, query=f"widget_id=w_tok&user_token={TOK}",
+                user_status="verified", signed=("user_id",), user=verified_user(),
+                app_query="widget_id=w_tok&user_id=42", app_json={"msg": "hi"}),
+      id="token-query-beside-json-body"),
+    P(post_json({"user": {"user_token": TOK}}, query=f"widget_id=w_tok&user_token={TOK}",
+                status=400, error="conflicting_user_data"), id="token-in-two-sources"),
 ]
 # fmt: on
 
@@ -573,21 +671,25 @@ def check(case: Case, status: int, payload: Any) -> None:
     assert user["verified"] is (case.user_status == "verified")
     expected = case.user or {"user_id": None, "firstname": None, "lastname": None, "email": None}
     assert {k: user[k] for k in expected} == expected
-    assert user["signed_fields"] == (["user_id"] if user["verified"] else [])
+    signed = ["user_id"] if case.signed is None else sorted(case.signed)
+    assert user["signed_fields"] == (signed if user["verified"] else [])
     if payload["content_length"] is not None:
         assert int(payload["content_length"]) == len(body)
     for secret_hash in ALL_HASHES:
         assert secret_hash not in body.decode("utf-8", "replace")
         assert secret_hash not in query
         assert secret_hash.upper() not in body.decode("utf-8", "replace")
+    for token in ALL_TOKENS:
+        assert token not in body.decode("utf-8", "replace")
+        assert token not in query
     seen = [name for name, _ in parse_qsl(query.replace(";", "&"), keep_blank_values=True)]
     if case.content_type and "json" in case.content_type.lower() and body:
         obj = json.loads(body)
         seen += list(obj.get("user", {}) or {})
-        assert "user_hash" not in obj
+        assert "user_hash" not in obj and "user_token" not in obj
     elif body:
         seen += [n for n, _ in parse_qsl(body.decode().replace(";", "&"), keep_blank_values=True)]
-    assert "user_hash" not in seen
+    assert "user_hash" not in seen and "user_token" not in seen
     if not user["verified"]:
         assert not {"user_id", "firstname", "lastname", "email"} & set(seen)
         if case.content_type and "json" in case.content_type.lower() and body:

@@ -6,6 +6,7 @@ these are the fast checks of every branch behind them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from ainisa_demo.app import SESSION_COOKIE, create_app
-from ainisa_demo.data import CAFE, SHOP, USERS
+from ainisa_demo.data import BAKERY, CAFE, SHOP, USERS
 from ainisa_demo.server import banner, base_url, serve
 from ainisa_demo.store import TABLE_PREFIX, DemoStore, sqlite_file
 from ainisa_middleware import user_hash
@@ -214,6 +215,30 @@ def test_tampered_user_id_is_rejected_in_enforce_mode(db_url: str) -> None:
         assert response.status_code == 401
         assert response.json()["error"] == "identity_verification_failed"
         assert chat(client, signed(client, "2")).json()["status"] == "verified"
+
+
+def test_token_business_renders_a_token_the_chat_verifies(client: TestClient) -> None:
+    client.post("/login", data={"user": "1", "next": BAKERY.path})
+    page = client.get(BAKERY.path).text
+    user = json.loads(rendered_user(page))
+    assert set(user) == {"user_id", "user_token", "firstname", "lastname", "email"}
+    assert secret_of(client, BAKERY) not in page and "user_hash" not in user
+    body = chat(client, user, widget=BAKERY.widget_id).json()
+    assert (body["status"], body["user_id"]) == ("verified", "1")
+    assert body["signed_fields"] == ["email", "firstname", "lastname", "user_id"]
+    assert body["received"] == {
+        "user_id": "1",
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "email": "ada@example.com",
+    }
+    assert "#1001" in body["reply"]
+    # The token is bound to its widget and its user; the business takes no hash.
+    assert chat(client, user, widget=SHOP.widget_id).json()["status"] == "invalid_token"
+    tampered = chat(client, user | {"user_id": "2"}, widget=BAKERY.widget_id).json()
+    assert tampered["status"] == "invalid_token" and tampered["received"] is None
+    hashed = chat(client, signed(client, "1", BAKERY), widget=BAKERY.widget_id).json()
+    assert hashed["status"] == "invalid_hash"
 
 
 def test_free_plan_business_never_verifies(client: TestClient) -> None:

@@ -45,6 +45,8 @@ PAGES = [
     "docs/hosts.md",
     "docs/threat-model.md",
     "docs/websocket.md",
+    "docs/tokens.md",
+    "docs/diagnostics.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

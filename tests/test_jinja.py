@@ -173,3 +173,31 @@ def test_fastapi_page_signs_what_the_middleware_then_verifies(tmp_path: Path) ->
         assert guest == GUEST
         answer = client.post("/chat", json={"widget_id": widget_id, "user": guest})
         assert answer.json() == {"status": "anonymous", "user_id": None, "lastname": None}
+
+
+def test_token_mode_renders_a_token_for_the_widget_and_no_hash() -> None:
+    from ainisa_middleware.tokens import check_token
+
+    env = jinja2.Environment(autoescape=True)
+    install(env, secret=SECRET, widget_id="w_tok", proof="token", token_ttl=60, token_kid="k1")
+    user = _user(id=42, first_name="Ada", last_name=None, email="ada@example.com")
+    html = env.from_string("{{ ainisa_user_script(user=user) }}").render(user=user)
+    sent = user_object_from(html)
+    assert "user_hash" not in sent and SECRET not in html
+    business = Business(id="b", secrets=(SECRET,), secret_ids=("k1",), proofs="token")
+    check = check_token(sent["user_token"], business, "w_tok")
+    assert check.fields == {"user_id": "42", "firstname": "Ada", "email": "ada@example.com"}
+    guest = env.from_string("{{ ainisa_user_script(user=None) }}").render()
+    assert user_object_from(guest) == GUEST
+
+
+def test_token_mode_needs_a_widget_and_a_known_proof() -> None:
+    env = jinja2.Environment(autoescape=True)
+    install(env, secret=SECRET, proof="token")
+    with pytest.raises(ConfigurationError, match="made for one widget"):
+        env.from_string("{{ ainisa_user_script('42') }}").render()
+    assert (
+        "user_token" in env.from_string("{{ ainisa_user_script('42', widget_id='w1') }}").render()
+    )
+    with pytest.raises(ConfigurationError, match="proof must be"):
+        install(jinja2.Environment(), secret=SECRET, proof="jwt")

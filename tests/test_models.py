@@ -19,6 +19,8 @@ def test_status_values_are_the_contract_words() -> None:
         "invalid_hash",
         "malformed_user",
         "identity_disabled",
+        "expired_token",
+        "invalid_token",
     }
     assert Status.VERIFIED == "verified"
     assert isinstance(Status.ANONYMOUS, str)

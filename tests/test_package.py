@@ -93,7 +93,7 @@ def test_only_the_demo_command_imports_the_demo_and_only_when_it_runs() -> None:
         ),
         pytest.param(
             "ainisa_middleware.cli",
-            [{"common"}, {"sender", "store", "demo"}, {"check"}],
+            [{"common"}, {"sender", "store", "demo", "tokens"}, {"check", "diagnose"}],
             id="cli",
         ),
     ],

@@ -59,6 +59,14 @@ def test_tampered_visitor_is_not_verified(client, ainisa_tampered_payload, how):
     assert "user" not in response.json()["body"]
 
 
+def test_token_signed_visitor_is_verified(client, ainisa_payloads):
+    body = ainisa_payloads.token_signed(user_id=7, firstname="Ada", message="hi")
+    assert set(body["user"]) == {"user_token"}
+    response = client.post("/chat", json=body)
+    assert response.json()["status"] == "verified"
+    assert response.json()["body"]["user"] == {"user_id": "7", "firstname": "Ada"}
+
+
 def test_anonymous_and_header(client, ainisa_payloads):
     response = client.post(
         "/chat", json=ainisa_payloads.anonymous(message="x"), headers=ainisa_payloads.headers()
@@ -85,7 +93,7 @@ def test_host_suite_tests_its_integration_with_the_fixtures(pytester: pytest.Pyt
     _host_suite(pytester)
     pytester.makepyfile(test_host=HOST_TESTS.replace("WIDGET", '"test-widget"'))
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
 
 
 def test_host_suite_can_override_widget_and_secret(pytester: pytest.Pytester) -> None:
@@ -99,7 +107,7 @@ def test_host_suite_can_override_widget_and_secret(pytester: pytest.Pytester) ->
         + "\n\ndef test_fixed(ainisa_secret):\n    assert ainisa_secret == 'fixed-secret'\n"
     )
     result = pytester.runpytest("-p", "no:randomly")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=9)
 
 
 def test_plugin_can_be_disabled(pytester: pytest.Pytester) -> None:

@@ -23,8 +23,8 @@ HASH = "0" * 64
 
 
 def test_what_each_rewrite_drops() -> None:
-    assert frozenset(IDENTITY_FIELDS) == ALL_IDENTITY
-    assert frozenset({"user_hash"}) == HASH_ONLY
+    assert frozenset({*IDENTITY_FIELDS, "user_token"}) == ALL_IDENTITY
+    assert frozenset({"user_hash", "user_token"}) == HASH_ONLY
     assert set(KEPT_FIELDS) == ALL_IDENTITY - HASH_ONLY
 
 

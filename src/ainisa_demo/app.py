@@ -34,7 +34,7 @@ from ainisa_middleware.config import Mode
 from ainisa_middleware.fastapi import get_ainisa_user
 from ainisa_middleware.models import AinisaUser, Status
 
-from .data import BUSINESSES, CAFE, SHOP, USERS, DemoBusiness, DemoUser, business_for_widget
+from .data import BAKERY, BUSINESSES, CAFE, SHOP, USERS, DemoBusiness, DemoUser, business_for_widget
 from .pages import render_site
 from .store import DEFAULT_DB_URL, DemoStore
 
@@ -198,6 +198,11 @@ def shop_site(request: Request, store: Store, sessions: Sessions) -> HTMLRespons
 @router.get(CAFE.path, response_class=HTMLResponse)
 def cafe_site(request: Request, store: Store, sessions: Sessions) -> HTMLResponse:
     return _site(CAFE, request, store, sessions)
+
+
+@router.get(BAKERY.path, response_class=HTMLResponse)
+def bakery_site(request: Request, store: Store, sessions: Sessions) -> HTMLResponse:
+    return _site(BAKERY, request, store, sessions)
 
 
 # -- the site's own login --------------------------------------------------------------

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BUSINESSES", "USERS", "DemoBusiness", "DemoOrder", "DemoUser", "business_for_widget"]
+__all__ = [
+    "BAKERY",
+    "BUSINESSES",
+    "USERS",
+    "DemoBusiness",
+    "DemoOrder",
+    "DemoUser",
+    "business_for_widget",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +32,8 @@ class DemoBusiness:
     #: where its website lives in the demo
     path: str
     tagline: str
+    #: what its pages sign with: the guide's "hash", or a signed, expiring "token"
+    proofs: str = "hash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +75,19 @@ CAFE = DemoBusiness(
     tagline="Beans by the bag. On the Free plan: every visitor chats as a guest.",
 )
 
+BAKERY = DemoBusiness(
+    id="bakery",
+    name="Token Bakery",
+    plan="pro",
+    widget_id="wid_token",
+    path="/token",
+    tagline="Bread to order. Signs each visitor with a token that names this widget "
+    "and expires within the hour.",
+    proofs="token",
+)
+
 #: By business id, in the order the site's navigation lists them.
-BUSINESSES: dict[str, DemoBusiness] = {b.id: b for b in (SHOP, CAFE)}
+BUSINESSES: dict[str, DemoBusiness] = {b.id: b for b in (SHOP, CAFE, BAKERY)}
 
 #: By user id. Ids are strings, as the page sends them and the hash covers them.
 USERS: dict[str, DemoUser] = {

@@ -12,6 +12,7 @@ from importlib import resources
 from string import Template
 
 from ainisa_middleware.snippet import user_script, widget_script
+from ainisa_middleware.tokens import user_token
 
 from .data import BUSINESSES, DemoBusiness, DemoUser
 
@@ -75,7 +76,32 @@ def render_site(
         the hash it makes reaches the page.
     :param nonce: the Content-Security-Policy nonce for this response.
     """
-    if user is not None:
+    if user is not None and business.proofs == "token":
+        # The names and email are signed into the token; the widget shows its own copies.
+        token = user_token(
+            secret,
+            user.id,
+            widget_id=business.widget_id,
+            firstname=user.firstname,
+            lastname=user.lastname,
+            email=user.email,
+        )
+        snippet = user_script(
+            user.id,
+            user_token=token,
+            firstname=user.firstname,
+            lastname=user.lastname,
+            email=user.email,
+            nonce=nonce,
+        )
+        visitor = f"{html.escape(user.name)} (user_id <code>{html.escape(user.id)}</code>)"
+        hash_note = (
+            ", with a <code>user_token</code> signed with the business's secret: it names "
+            "this widget, signs the names and email, and expires in an hour."
+        )
+        others = [u.id for u in users if u.id != user.id]
+        tamper_value = others[0] if others else "0"
+    if user is not None and business.proofs != "token":
         snippet = user_script(
             user.id,
             secret=secret,
@@ -88,7 +114,7 @@ def render_site(
         hash_note = ", with a <code>user_hash</code> made from the business's secret."
         others = [u.id for u in users if u.id != user.id]
         tamper_value = others[0] if others else "0"
-    else:
+    if user is None:
         snippet = user_script(None, nonce=nonce)
         visitor = "a guest"
         hash_note = ": every field empty, so the visitor is anonymous."

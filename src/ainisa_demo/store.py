@@ -86,7 +86,9 @@ class DemoStore:
         try:
             info = self.store.get_business(business.id)
         except StoreError:
-            self.store.add_business(business.id, name=business.name, plan=business.plan)
+            self.store.add_business(
+                business.id, name=business.name, plan=business.plan, proofs=business.proofs
+            )
             info = self.store.get_business(business.id)
             self.seeded = True
         if business.widget_id not in {widget.id for widget in info.widgets}:

@@ -11,6 +11,7 @@ from .errors import ConfigurationError, RequestError
 from .models import AinisaUser, Business, Status
 from .resolvers import AsyncResolver, CachedResolver, Resolver, StaticResolver
 from .signing import user_hash, verify_user_hash
+from .tokens import user_token
 
 __all__ = [
     "AinisaUser",
@@ -24,6 +25,7 @@ __all__ = [
     "Status",
     "__version__",
     "user_hash",
+    "user_token",
     "verify_user_hash",
 ]
 

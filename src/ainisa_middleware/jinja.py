@@ -56,6 +56,9 @@ def install(
     guest: GuestShape = "empty",
     nonce: NonceSource | None = None,
     prefix: str = "ainisa_",
+    proof: str = "hash",
+    token_ttl: int = 3600,
+    token_kid: str | None = None,
 ) -> Snippets:
     """Add ``ainisa_user_script`` and ``ainisa_widget_script`` to ``env.globals``.
 
@@ -75,6 +78,10 @@ def install(
     :param nonce: a CSP nonce or a function returning the current request's one
         (for example one that reads ``flask.g``).
     :param prefix: the globals' name prefix.
+    :param proof: ``"token"`` renders a signed, expiring ``user_token`` for
+        ``widget_id`` instead of the hash (the business must accept tokens).
+    :param token_ttl: the token's lifetime in seconds (default one hour).
+    :param token_kid: the secret's id in the store, written as the token's ``kid``.
     :returns: the bound :class:`~ainisa_middleware.snippet.Snippets`.
     """
     snippets = Snippets(
@@ -85,6 +92,9 @@ def install(
         guest=guest,
         nonce=nonce,
         setting="ainisa_middleware.jinja.install()",
+        proof=proof,
+        token_ttl=token_ttl,
+        token_kid=token_kid,
     )
     env.globals[f"{prefix}user_script"] = snippets.user_script
     env.globals[f"{prefix}widget_script"] = snippets.widget_script

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigurationError
 
-__all__ = ["SIGNED_FIELDS", "AinisaUser", "Business", "Status", "verified_user"]
+__all__ = [
+    "PROOFS",
+    "SIGNED_FIELDS",
+    "AinisaUser",
+    "Business",
+    "SignedFields",
+    "Status",
+    "verified_user",
+]
 
 #: Under this scheme only the user id is covered by the hash.
 SIGNED_FIELDS: frozenset[str] = frozenset({"user_id"})
@@ -24,6 +32,37 @@ class Status(enum.StrEnum):
     INVALID_HASH = "invalid_hash"
     MALFORMED_USER = "malformed_user"
     IDENTITY_DISABLED = "identity_disabled"
+    #: a well-signed ``user_token`` past its ``exp`` (leeway included)
+    EXPIRED_TOKEN = "expired_token"
+    #: a ``user_token`` that is malformed, badly signed, for another widget,
+    #: not yet valid, too long-lived, or not accepted by the business
+    INVALID_TOKEN = "invalid_token"
+
+
+#: The proofs of identity a business may accept: the guide's ``user_hash`` and
+#: the signed, expiring ``user_token``.
+PROOFS: frozenset[str] = frozenset({"hash", "token"})
+_HASH_ONLY_PROOF: frozenset[str] = frozenset({"hash"})
+
+
+class SignedFields(dict[str, str]):
+    """Verified identity fields every one of which a signature covers (a token's claims)."""
+
+    __slots__ = ()
+
+
+def _proofs(value: object, business_id: object) -> frozenset[str]:
+    proofs = frozenset((value,)) if isinstance(value, str) else value
+    if (
+        not isinstance(proofs, frozenset | set | tuple | list)
+        or not proofs
+        or not all(isinstance(p, str) and p in PROOFS for p in proofs)
+    ):
+        raise ConfigurationError(
+            f"Business {business_id!r}: proofs must name what the business accepts, "
+            f"'hash', 'token' or both, not {value!r}; write proofs=frozenset({{'token'}})."
+        )
+    return frozenset(proofs)
 
 
 def _secrets_tuple(value: object, business_id: object) -> tuple[str, ...]:
@@ -52,7 +91,12 @@ class Business:
         when false every request is ``identity_disabled`` and stays anonymous.
     :param require_identity: reject visitors who are not verified.
     :param secret_ids: optional ids of the secrets, in the same order, so the log
-        can say which one matched without naming its value.
+        can say which one matched without naming its value, and a token's ``kid``
+        can name the secret that signed it.
+    :param proofs: what proves an identity: ``"hash"`` (the guide's ``user_hash``),
+        ``"token"`` (a signed, expiring ``user_token``) or both. A proof the
+        business does not accept is ``invalid_hash`` or ``invalid_token``.
+    :param max_token_age: the longest lifetime (``exp - iat``, seconds) a token may claim.
     """
 
     id: str
@@ -60,6 +104,8 @@ class Business:
     identity_enabled: bool = True
     require_identity: bool = False
     secret_ids: tuple[str, ...] = ()
+    proofs: frozenset[str] = _HASH_ONLY_PROOF
+    max_token_age: int = 86_400
 
     def __post_init__(self) -> None:
         given: object = self.id  # checked at run time: callers may not be typed
@@ -73,13 +119,22 @@ class Business:
                 f"Business {self.id!r}: secret_ids has {len(self.secret_ids)} entries "
                 f"for {len(self.secrets)} secrets; give one id per secret or none."
             )
+        object.__setattr__(self, "proofs", _proofs(self.proofs, self.id))
+        age: object = self.max_token_age
+        if isinstance(age, bool) or not isinstance(age, int) or age <= 0:
+            raise ConfigurationError(
+                f"Business {self.id!r}: max_token_age must be a positive number of "
+                f"seconds, not {age!r}."
+            )
 
     def __repr__(self) -> str:
         # Never print secret values, not even in a traceback or a debugger.
         return (
             f"Business(id={self.id!r}, secrets=<{len(self.secrets)} hidden>, "
             f"identity_enabled={self.identity_enabled!r}, "
-            f"require_identity={self.require_identity!r})"
+            f"require_identity={self.require_identity!r}"
+            + ("" if self.proofs == _HASH_ONLY_PROOF else f", proofs={sorted(self.proofs)!r}")
+            + ")"
         )
 
     def secret_label(self, index: int) -> str:
@@ -167,5 +222,6 @@ def verified_user(widget_id: str, business_id: str, fields: dict[str, str]) -> A
     _set_lastname(user, fields.get("lastname"))
     _set_email(user, fields.get("email"))
     _set_verified(user, True)
-    _set_signed_fields(user, SIGNED_FIELDS)
+    # A token's claims are all signed; the guide's hash covers the user id alone.
+    _set_signed_fields(user, SIGNED_FIELDS if type(fields) is dict else frozenset(fields))
     return user

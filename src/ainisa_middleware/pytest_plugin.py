@@ -26,6 +26,7 @@ from .models import Business
 from .request import WIDGET_ID_FIELD
 from .resolvers import StaticResolver
 from .signing import user_hash
+from .tokens import user_token
 
 __all__ = [
     "DEFAULT_TEST_WIDGET_ID",
@@ -125,6 +126,32 @@ class ChatPayloads:
             raise ValueError(f"how must be one of {TAMPERINGS}, not {how!r}")
         return self._body(user, extra)
 
+    def token_signed(
+        self,
+        user_id: str | int = "42",
+        *,
+        ttl: int = 3600,
+        firstname: str | None = None,
+        lastname: str | None = None,
+        email: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """A body whose ``user`` carries a signed ``user_token`` for this widget.
+
+        The names and email are signed into the token; verifying it needs the
+        ``tokens`` extra.
+        """
+        token = user_token(
+            self.secret,
+            user_id,
+            widget_id=self.widget_id,
+            ttl=ttl,
+            firstname=firstname,
+            lastname=lastname,
+            email=email,
+        )
+        return self._body({"user_token": token}, extra)
+
     def anonymous(self, **extra: Any) -> dict[str, Any]:
         """A body with no user data."""
         return self._body(None, extra)
@@ -148,8 +175,12 @@ def ainisa_secret() -> str:
 
 @pytest.fixture
 def ainisa_business(ainisa_widget_id: str, ainisa_secret: str) -> Business:
-    """The business behind the test widget, holding ``ainisa_secret``."""
-    return Business(id=f"business-{ainisa_widget_id}", secrets=(ainisa_secret,))
+    """The business behind the test widget, holding ``ainisa_secret``: hashes and tokens verify."""
+    return Business(
+        id=f"business-{ainisa_widget_id}",
+        secrets=(ainisa_secret,),
+        proofs=frozenset({"hash", "token"}),
+    )
 
 
 @pytest.fixture

@@ -28,9 +28,12 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_JSON_INT_DIGITS",
     "OFF_LOOP_BODY_SIZE",
+    "PROOF_FIELDS",
     "QUICK_JSON_QUOTES",
     "QUICK_JSON_SIZE",
     "QUICK_JSON_STRUCTURE",
+    "TOKEN_FIELD",
+    "USER_DATA_FIELDS",
     "WIDGET_ID_FIELD",
     "WIDGET_ID_HEADER",
     "BodyKind",
@@ -48,7 +51,14 @@ __all__ = [
 
 #: The five fields of ``window.ainisaUser``.
 IDENTITY_FIELDS: Final = ("user_id", "user_hash", "firstname", "lastname", "email")
-_IDENTITY = frozenset(IDENTITY_FIELDS)
+#: The signed, expiring alternative to ``user_hash`` (see :mod:`ainisa_middleware.tokens`);
+#: it travels wherever the identity fields do and is user data like them.
+TOKEN_FIELD: Final = "user_token"
+#: The fields that prove an identity: never passed on to the app.
+PROOF_FIELDS: Final = ("user_hash", TOKEN_FIELD)
+#: Every field that is user data in a flat source (form, query, multipart, frames).
+USER_DATA_FIELDS: Final = (*IDENTITY_FIELDS, TOKEN_FIELD)
+_IDENTITY = frozenset(USER_DATA_FIELDS)
 #: What a verified ``user`` object keeps: everything but the hash.
 KEPT_FIELDS: Final = ("user_id", "firstname", "lastname", "email")
 #: The header that names the widget (ASGI spells header names in lower case).

@@ -1,7 +1,8 @@
 """Rewrite what the app will read so it holds only verified identity.
 
-``user_hash`` never survives: a valid hash is a lasting credential for its user
-id and must not reach the app's logs. Unverified identity fields are removed
+``user_hash`` and ``user_token`` never survive: a valid hash is a lasting
+credential for its user id (a token one until it expires) and must not reach
+the app's logs. Unverified identity fields are removed
 wherever they appear. JSON bodies are re-serialised from the parsed object, so
 the app's parser reads exactly what the middleware checked.
 """
@@ -13,7 +14,7 @@ import json.encoder
 from collections.abc import Callable, Container
 from typing import Any
 
-from .request import IDENTITY_FIELDS, KEPT_FIELDS, FlatData
+from .request import IDENTITY_FIELDS, KEPT_FIELDS, PROOF_FIELDS, FlatData
 
 __all__ = [
     "ALL_IDENTITY",
@@ -25,9 +26,9 @@ __all__ = [
 ]
 
 #: Drop every identity field.
-ALL_IDENTITY: frozenset[str] = frozenset(IDENTITY_FIELDS)
-#: Drop the hash and keep the verified fields beside it.
-HASH_ONLY: frozenset[str] = frozenset({"user_hash"})
+ALL_IDENTITY: frozenset[str] = frozenset((*IDENTITY_FIELDS, *PROOF_FIELDS))
+#: Drop the proof (hash or token) and keep the verified fields beside it.
+HASH_ONLY: frozenset[str] = frozenset(PROOF_FIELDS)
 
 _USER_KEY = "user"
 #: Environ keys in which WSGI servers keep the request target as sent, query
@@ -74,6 +75,8 @@ def rewrite_flat(data: FlatData, drop: Container[str]) -> bytes | None:
 def rewrite_json(body: dict[str, Any], *, keep_user: bool) -> bytes:
     """Re-serialise ``body`` with the hash removed and ``user`` kept only when verified."""
     body.pop("user_hash", None)
+    if "user_token" in body:  # a lasting credential too, until it expires
+        del body["user_token"]
     if keep_user:
         user = body[_USER_KEY]
         kept = {}

@@ -180,9 +180,15 @@ def user_object(
     lastname: str | None = None,
     email: str | None = None,
     consent: bool = True,
+    user_token: str | None = None,
     **refused: Never,
 ) -> dict[str, str]:
     """Build the ``window.ainisaUser`` object as a dict of the five fields.
+
+    With ``user_token`` (made by :func:`ainisa_middleware.user_token` for a
+    business that accepts tokens) the object carries the token in place of the
+    hash; the names beside it are shown by the widget, and only their signed
+    copies in the token reach the app.
 
     Returns the guide's guest object (every field ``""``) when ``user_id`` is
     ``None`` or ``""``, or when ``consent`` is false; in both cases no name,
@@ -201,6 +207,8 @@ def user_object(
         raise ValueError(
             "give secret (the hash is computed here) or user_hash (a stored hash), not both"
         )
+    if user_token is not None and (secret is not None or user_hash is not None):
+        raise ValueError("give user_token or a hash source (secret, user_hash), not both")
     if not consent or uid == "":
         if consent and any(names.values()):
             # The middleware would see names without an id (missing_user_id)
@@ -211,6 +219,11 @@ def user_object(
                 "signed user_id. Pass user_id, or leave them out for a guest."
             )
         return dict.fromkeys(USER_FIELDS, "")
+    if user_token is not None:
+        token: object = user_token  # checked at run time: callers may not be typed
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise ValueError("user_token must be a compact JWT (three dot-separated parts)")
+        return {"user_id": uid, "user_token": user_token, **names}
     if secret is not None:
         given: object = secret  # checked at run time: callers may not be typed
         if not isinstance(given, str) or not secret:
@@ -246,6 +259,7 @@ def user_script(
     nonce: str | None = None,
     consent: bool = True,
     guest: GuestShape = "empty",
+    user_token: str | None = None,
     **refused: Never,
 ) -> HTMLString:
     """Render ``<script>window.ainisaUser = {...};</script>`` for one visitor.
@@ -266,6 +280,8 @@ def user_script(
     :param consent: when false, nothing personal is rendered: the visitor is a guest.
     :param guest: ``"empty"`` (the default) renders the guide's guest object with
         every field ``""``; ``"omit"`` renders nothing at all for a guest.
+    :param user_token: a signed token (:func:`ainisa_middleware.user_token`),
+        rendered in place of the hash for a business that accepts tokens.
 
     Raises :class:`TypeError` for a key outside the five fields (the guide:
     never send passwords or tokens) or a value of the wrong type, and
@@ -284,6 +300,7 @@ def user_script(
         lastname=lastname,
         email=email,
         consent=consent,
+        user_token=user_token,
         **refused,
     )
     nonce_attr = _nonce_attribute(nonce)
@@ -409,6 +426,22 @@ def fields_from_user(user: object, mapping: Mapping[str, UserField]) -> dict[str
     return fields
 
 
+def _check_proof(proof: object, ttl: object, setting: str) -> str:
+    from .tokens import DEFAULT_MAX_TOKEN_AGE
+
+    if proof not in ("hash", "token"):
+        raise ConfigurationError(
+            f"{setting}: proof must be 'hash' (the guide's user_hash) or 'token' (a signed "
+            f"user_token), not {proof!r}."
+        )
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 < ttl <= DEFAULT_MAX_TOKEN_AGE:
+        raise ConfigurationError(
+            f"{setting}: token_ttl must be whole seconds from 1 to {DEFAULT_MAX_TOKEN_AGE}, "
+            f"not {ttl!r}."
+        )
+    return str(proof)
+
+
 class Snippets:
     """The two helpers with a site's settings bound once: what template engines call.
 
@@ -424,6 +457,12 @@ class Snippets:
     :param nonce: the CSP nonce, or a function returning the current one; a
         nonce passed to a call wins.
     :param setting: how the user names this configuration, for error messages.
+    :param proof: ``"hash"`` (the guide's ``user_hash``, the default) or
+        ``"token"``: render a signed, expiring ``user_token`` for the widget
+        (its ``aud``), for a business whose ``proofs`` accept tokens.
+    :param token_ttl: the token's lifetime in seconds.
+    :param token_kid: the secret's id in the store (the token's ``kid``), or a
+        function returning it, read with the secret.
     """
 
     def __init__(
@@ -436,6 +475,9 @@ class Snippets:
         guest: GuestShape = "empty",
         nonce: NonceSource | None = None,
         setting: str = "install()",
+        proof: str = "hash",
+        token_ttl: int = 3600,
+        token_kid: str | Callable[[], str | None] | None = None,
     ) -> None:
         given: object = secret
         if given is not None and not callable(given) and not (isinstance(given, str) and given):
@@ -454,6 +496,9 @@ class Snippets:
         self.widget_id = widget_id
         self.nonce = nonce
         self.setting = setting
+        self.proof = _check_proof(proof, token_ttl, setting)
+        self.token_ttl = token_ttl
+        self.token_kid = token_kid
 
     def __repr__(self) -> str:
         # Never show the secret, even in a template debugger.
@@ -484,9 +529,13 @@ class Snippets:
         email: str | None = None,
         nonce: str | None = None,
         consent: bool = True,
+        widget_id: str | None = None,
         **refused: Never,
     ) -> HTMLString:
-        """:func:`user_script` for a user id and fields, or for a user object (``user=``)."""
+        """:func:`user_script` for a user id and fields, or for a user object (``user=``).
+
+        In token mode the token is made for ``widget_id`` (default: the configured one).
+        """
         _refuse(refused)
         fields: dict[str, str | None] = {
             "user_hash": user_hash,
@@ -504,7 +553,10 @@ class Snippets:
             user_id = fields.pop("user_id", None)
         stored = fields.pop("user_hash", None)
         secret = None
-        if consent and user_id not in (None, "") and not stored:
+        token = None
+        if consent and user_id not in (None, "") and self.proof == "token":
+            token = self._token(user_id, widget_id, fields)
+        elif consent and user_id not in (None, "") and not stored:
             secret = self._secret()
         return user_script(
             user_id,
@@ -516,7 +568,34 @@ class Snippets:
             firstname=fields.get("firstname"),
             lastname=fields.get("lastname"),
             email=fields.get("email"),
+            user_token=token,
         )
+
+    def _token(
+        self, user_id: str | int | None, widget_id: str | None, fields: Mapping[str, str | None]
+    ) -> str:
+        from .tokens import user_token
+
+        audience = widget_id or self.widget_id
+        if not audience:
+            raise ConfigurationError(
+                f"{self.setting}: a user_token is made for one widget; configure the widget ID "
+                "or pass widget_id= when rendering."
+            )
+        kid = self.token_kid() if callable(self.token_kid) else self.token_kid
+        try:
+            return user_token(
+                self._secret(),
+                _user_id_text(user_id),
+                widget_id=audience,
+                ttl=self.token_ttl,
+                kid=kid or None,
+                firstname=fields.get("firstname") or None,
+                lastname=fields.get("lastname") or None,
+                email=fields.get("email") or None,
+            )
+        except UnicodeEncodeError:
+            raise ValueError("user_id holds a lone surrogate and has no UTF-8 form") from None
 
     def widget_script(
         self,

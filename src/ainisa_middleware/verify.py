@@ -33,6 +33,7 @@ from .request import BodyKind, ParsedRequest, Source, parse_request
 from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method, sync_caller
 from .rewrite import ALL_IDENTITY, HASH_ONLY, rewrite_flat, rewrite_json
 from .signing import match_secret
+from .tokens import judge_token
 
 __all__ = ["WARNINGS_PER_INTERVAL", "WARNING_INTERVAL", "Decision", "Verifier", "logger"]
 
@@ -131,6 +132,11 @@ def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str,
         for key, value in (parsed.form if source is _FORM else parsed.query).identity.items():  # type: ignore[union-attr]
             if value:
                 fields[key] = value
+    token = fields.get("user_token")
+    if token is not None:
+        if "user_hash" in fields:  # two proofs in one source: which one would the app trust?
+            return Status.MALFORMED_USER, _NO_FIELDS, None
+        return judge_token(parsed, business, fields, token)
     user_id = fields.get("user_id")
     if user_id is None:
         return (Status.MISSING_USER_ID if fields else Status.ANONYMOUS), _NO_FIELDS, None
@@ -138,13 +144,14 @@ def _judge(parsed: ParsedRequest, business: Business) -> tuple[Status, dict[str,
     if given is None:
         return Status.MISSING_HASH, _NO_FIELDS, None
     matched = match_secret(business.secrets, user_id, given)
-    if matched is None:
+    if matched is None or _HASH not in business.proofs:
         # Also the answer for a user id with no UTF-8 form (a lone surrogate).
         return Status.INVALID_HASH, _NO_FIELDS, None
     return Status.VERIFIED, fields, matched
 
 
-_USER_KEYS = ("user_id", "user_hash", "firstname", "lastname", "email")
+_USER_KEYS = ("user_id", "user_hash", "firstname", "lastname", "email", "user_token")
+_HASH = "hash"
 
 
 class Verifier:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from ainisa_middleware import user_hash
 from ainisa_middleware.cli import main
 from ainisa_middleware.cli.store import parse_duration
-from ainisa_middleware.stores.sql import SQLResolver, SQLStore
+from ainisa_middleware.stores.sql import SCHEMA_VERSION, SQLResolver, SQLStore
 
 from .test_sql_asgi import client_for, message
 
@@ -37,7 +37,7 @@ def test_from_nothing_to_a_verified_chat_request(
     db: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, out, _ = run(capsys, "store", "init", *db)
-    assert code == 0 and "created the store schema (version 1)" in out
+    assert code == 0 and f"created the store schema (version {SCHEMA_VERSION})" in out
     code, out, _ = run(capsys, "store", "init", *db)
     assert code == 0 and "up to date" in out
     code, out, _ = run(
@@ -222,3 +222,40 @@ def test_bad_durations_are_refused(text: str, capsys: pytest.CaptureFixture[str]
         main(["secret", "rotate", "shop", f"--grace={text}"])
     assert exit_.value.code == 2
     assert "is not a duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_token_business_from_the_command_line(
+    db: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "store", "init", *db)[0] == 0
+    code, _, _ = run(capsys, "business", "add", "shop", "--plan", "pro", "--proofs", "token", *db)
+    assert code == 0
+    assert "proofs:           token" in run(capsys, "business", "show", "shop", *db)[1]
+    assert run(capsys, "widget", "add", "wid_demo", "--business", "shop", *db)[0] == 0
+    secret = run(capsys, "secret", "rotate", "shop", *db)[1].strip()
+    store = SQLStore(db[1], table_prefix=db[3], master_key="")
+    secret_id = store.get_business("shop").secrets[0].id
+    store.close()
+    monkeypatch.setenv("SHOP_SECRET", secret)
+    code, token, _ = run(
+        capsys, "token", "--secret-env", "SHOP_SECRET", "42", "--widget-id", "wid_demo",
+        "--kid", str(secret_id), "--firstname", "Ada",
+    )  # fmt: skip
+    assert code == 0 and secret not in token
+    resolver = SQLResolver(db[1], table_prefix=db[3], master_key="")
+    try:
+        client: TestClient
+        with client_for(resolver) as client:
+            body = {"widget_id": "wid_demo", "user": {"user_token": token.strip()}}
+            answer = client.post("/chat", json=body).json()
+            assert (answer["status"], answer["user_id"]) == ("verified", "42")
+            hashed = message("42", user_hash(secret, "42"))
+            assert client.post("/chat", json=hashed).json()["status"] == "invalid_hash"
+        code, out, _ = run(capsys, "business", "update", "shop", "--proofs", "hash,token", *db)
+        assert "proofs:           hash, token" in run(capsys, "business", "show", "shop", *db)[1]
+    finally:
+        resolver.close()
+    with pytest.raises(SystemExit):  # argparse: not one of the choices
+        run(capsys, "business", "update", "shop", "--proofs", "jwt", *db)
+    assert "invalid choice: 'jwt'" in capsys.readouterr().err

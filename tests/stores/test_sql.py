@@ -94,24 +94,26 @@ def test_init_runs_each_missing_migration_once(
     store = make_store()
     store.init()
     ran: list[int] = []
+    current = schema.SCHEMA_VERSION
+    nxt = current + 1
 
     def add_note_column(conn: sa.Connection, tables: schema.Tables) -> None:
-        ran.append(2)
+        ran.append(nxt)
         conn.execute(sa.text(f"ALTER TABLE {tables.businesses.name} ADD COLUMN note VARCHAR(20)"))
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(schema.MIGRATIONS, 2, add_note_column)
-    assert store.init() == 2
-    assert store.init() == 2
-    assert ran == [2]
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", nxt)
+    monkeypatch.setitem(schema.MIGRATIONS, nxt, add_note_column)
+    assert store.init() == nxt
+    assert store.init() == nxt
+    assert ran == [nxt]
     columns = {
         c["name"] for c in sa.inspect(store.engine).get_columns(store.tables.businesses.name)
     }
     assert "note" in columns
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 1)
-    with pytest.raises(StoreError, match="version 2, newer"):
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", current)
+    with pytest.raises(StoreError, match=f"version {nxt}, newer"):
         store.init()
-    with pytest.raises(StoreError, match="schema version 2"):
+    with pytest.raises(StoreError, match=f"schema version {nxt}"):
         store.check()
 
 
@@ -744,3 +746,38 @@ def test_a_dropped_connection_is_retried_once(shop: SQLStore) -> None:
     with pytest.raises(sa.exc.OperationalError):
         sql_engine.once_more(down)
     assert len(calls) == 1
+
+
+# -- proofs (signed identity tokens) ----------------------------------------------------
+
+
+def test_proofs_are_stored_changed_and_resolved(shop: SQLStore) -> None:
+    assert shop.lookup("wid_demo").proofs == frozenset({"hash"})  # type: ignore[union-attr]
+    shop.add_business("tokens_only", plan="pro", proofs="token")
+    shop.add_widget("wid_tok", business_id="tokens_only")
+    assert shop.lookup("wid_tok").proofs == frozenset({"token"})  # type: ignore[union-attr]
+    shop.update_business("tokens_only", proofs=("token", "hash"))
+    assert shop.get_business("tokens_only").proofs == frozenset({"hash", "token"})
+    assert shop.lookup("wid_tok").proofs == frozenset({"hash", "token"})  # type: ignore[union-attr]
+    for bad in ("jwt", (), ("hash", "sig")):
+        with pytest.raises(StoreError, match="proofs must be"):
+            shop.update_business("tokens_only", proofs=bad)
+    with pytest.raises(StoreError, match="proofs must be"):
+        shop.add_business("nope", plan="pro", proofs=["none"])
+
+
+def test_a_version_1_store_upgrades_and_keeps_the_hash(make_store: StoreFactory) -> None:
+    store = make_store()
+    store.init()
+    store.add_business("old", plan="pro")
+    store.add_widget("wid_old", business_id="old")
+    t = store.tables
+    quote = store.engine.dialect.identifier_preparer.quote
+    with store.engine.begin() as conn:  # the schema as version 1 left it
+        conn.execute(sa.text(f"ALTER TABLE {quote(t.businesses.name)} DROP COLUMN proofs"))
+        conn.execute(sa.update(t.version).values(version=1))
+    assert store.schema_version() == 1
+    assert store.init() == SCHEMA_VERSION == 2
+    assert store.lookup("wid_old").proofs == frozenset({"hash"})  # type: ignore[union-attr]
+    store.update_business("old", proofs="token")
+    assert store.lookup("wid_old").proofs == frozenset({"token"})  # type: ignore[union-attr]

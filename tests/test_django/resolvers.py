@@ -7,8 +7,10 @@ from ainisa_middleware import Business, StaticResolver
 SECRET = "django-test-secret"
 PRO = Business(id="biz_pro", secrets=(SECRET,))
 
+TOKENS = Business(id="biz_tok", secrets=(SECRET,), proofs=frozenset({"token"}))
+
 #: What ``settings.AINISA["RESOLVER"]`` points at.
-resolver = StaticResolver({"wid_pro": PRO})
+resolver = StaticResolver({"wid_pro": PRO, "wid_tok": TOKENS})
 
 
 class NeedsArguments:

@@ -37,6 +37,7 @@ def test_staff_adds_a_business_with_a_widget(staff: Client) -> None:
         "id": "shop",
         "name": "Shop",
         "plan": "pro",
+        "proofs": "hash,token",
         **_inline_management("widgets", total=1),
         "widgets-0-id": "wid_shop",
         **_inline_management("secrets"),
@@ -44,8 +45,17 @@ def test_staff_adds_a_business_with_a_widget(staff: Client) -> None:
     response = staff.post("/admin/ainisa/business/add/", data)
     assert response.status_code == 302, response.content[:2000]
     business = Business.objects.get()
-    assert (business.id, business.plan) == ("shop", "pro")
+    assert (business.id, business.plan, business.proofs) == ("shop", "pro", "hash,token")
     assert Widget.objects.get().business_id == "shop"
+
+
+def test_admin_refuses_a_proof_that_is_not_offered(staff: Client) -> None:
+    data = {"id": "shop", "name": "Shop", "plan": "pro", "proofs": "none"}
+    data |= _inline_management("widgets") | _inline_management("secrets")
+    response = staff.post("/admin/ainisa/business/add/", data)
+    assert response.status_code == 200
+    assert b"Select a valid choice" in response.content
+    assert not Business.objects.exists()
 
 
 def test_widget_admin_rejects_an_invalid_widget_id(staff: Client) -> None:

@@ -61,6 +61,22 @@ def test_identity_follows_the_plan(plan: str, enabled: bool) -> None:
     assert found is not None and found.identity_enabled is enabled
 
 
+@pytest.mark.parametrize(
+    ("proofs", "accepted"),
+    [("hash", {"hash"}), ("token", {"token"}), ("hash,token", {"hash", "token"})],
+)
+def test_proofs_reach_the_resolved_business(proofs: str, accepted: set[str]) -> None:
+    make_business(proofs=proofs)
+    found = ModelResolver().resolve("wid_shop")
+    assert found is not None and found.proofs == frozenset(accepted)
+
+
+def test_proofs_default_to_the_hash() -> None:
+    make_business()
+    found = ModelResolver().resolve("wid_shop")
+    assert found is not None and found.proofs == frozenset({"hash"})
+
+
 def test_eligible_plans_are_configurable() -> None:
     make_business(plan="starter")
     found = ModelResolver(eligible_plans={"starter"}).resolve("wid_shop")

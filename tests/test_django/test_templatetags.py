@@ -257,3 +257,32 @@ def test_the_middleware_settings_check_accepts_every_template_key() -> None:
 
     with ainisa(**dict.fromkeys(TEMPLATE_KEYS)):
         assert [problem.id for problem in conf.problems()] == []
+
+
+def test_token_mode_renders_a_user_token_the_middleware_verifies(ada: User) -> None:
+    with ainisa(PROOF="token", WIDGET_ID="wid_tok", TOKEN_TTL=120):
+        client = Client()
+        client.force_login(ada)
+        user_part, widget_part = _snippet(client.get("/page").content.decode())
+        sent = user_object_from(user_part)
+        assert set(sent) == {"user_id", "user_token", "firstname", "lastname", "email"}
+        assert "user_hash" not in sent and SECRET not in user_part
+        (widget,) = parse_html5(widget_part)
+        body = {"widget_id": widget.attrs["data-widget-id"], "user": sent, "message": "hi"}
+        answer = client.post("/chat", json.dumps(body), content_type="application/json").json()
+        assert answer["user"]["status"] == "verified"
+        assert answer["user"]["firstname"] == "Ada </script><!--"
+        assert answer["json"]["user"]["firstname"] == "Ada </script><!--"  # the signed copy
+        # The same page rendered for another widget: the token is bound to wid_pro then.
+        other = _render("{% ainisa_user_script user=u widget_id='wid_pro' %}", u=ada)
+        token = user_object_from(other)["user_token"]
+        body = {"widget_id": "wid_tok", "user": {"user_token": token}}
+        answer = client.post("/chat", json.dumps(body), content_type="application/json").json()
+        assert answer["user"]["status"] == "invalid_token"
+
+
+def test_token_mode_settings_are_checked() -> None:
+    with ainisa(PROOF="jwt"), pytest.raises(ImproperlyConfigured, match="proof must be"):
+        _render("{% ainisa_widget_script %}")
+    with ainisa(PROOF="token", TOKEN_TTL=0), pytest.raises(ImproperlyConfigured, match="token_ttl"):
+        _render("{% ainisa_widget_script %}")

@@ -29,7 +29,7 @@
 (function () {
   "use strict";
 
-  var FIELDS = ["user_id", "user_hash", "firstname", "lastname", "email"];
+  var FIELDS = ["user_id", "user_hash", "user_token", "firstname", "lastname", "email"];
   var script = document.currentScript;
   if (!script) {
     return;

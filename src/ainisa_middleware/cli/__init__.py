@@ -23,8 +23,10 @@ from .check import add_commands as _add_check
 from .common import CommandError, read_secret
 from .common import add_secret_options as add_secret_options
 from .demo import add_commands as _add_demo
+from .diagnose import add_commands as _add_diagnose
 from .sender import add_commands as _add_sender
 from .store import add_commands as _add_store
+from .tokens import add_commands as _add_tokens
 
 if TYPE_CHECKING:
     from .common import Subparsers
@@ -34,6 +36,8 @@ __all__ = ["CommandError", "main", "read_secret"]
 #: Each adds its subcommands, in the order ``--help`` lists them.
 COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_sender,
+    _add_tokens,
+    _add_diagnose,
     _add_demo,
     _add_store,
     _add_check,

@@ -177,6 +177,12 @@ def _store_reencrypt(args: argparse.Namespace) -> int:
 
 # -- business ----------------------------------------------------------------------------
 
+_PROOF_CHOICES = ("hash", "token", "hash,token")
+_PROOFS_HELP = (
+    "what proves a visitor's identity: the guide's user_hash, a signed expiring "
+    "user_token, or either while a site moves from one to the other (default: hash)"
+)
+
 
 def _business_add(args: argparse.Namespace) -> int:
     with _store(args) as store:
@@ -185,6 +191,7 @@ def _business_add(args: argparse.Namespace) -> int:
             name=args.name,
             plan=args.plan,
             require_identity=args.require_identity,
+            proofs=args.proofs.split(","),
         )
         info = store.get_business(args.business_id)
     feature = "identity enabled" if info.identity_enabled else "identity not in this plan"
@@ -199,6 +206,7 @@ def _business_update(args: argparse.Namespace) -> int:
             name=args.name,
             plan=args.plan,
             require_identity=args.require_identity,
+            proofs=None if args.proofs is None else args.proofs.split(","),
         )
         reach = _reach(store)
     print(f"updated business {args.business_id!r}; {reach}")
@@ -215,6 +223,7 @@ def _business_show(args: argparse.Namespace) -> int:
         f"  name:             {info.name}",
         f"  plan:             {info.plan} ({feature})",
         f"  require identity: {'yes' if info.require_identity else 'no'}",
+        f"  proofs:           {', '.join(sorted(info.proofs))}",
         f"  created:          {_when(info.created)}",
         "widgets:",
     ]
@@ -489,11 +498,13 @@ def add_commands(commands: Subparsers) -> None:
         action="store_true",
         help="reject visitors who are not verified (401 identity_required)",
     )
+    add.add_argument("--proofs", default="hash", choices=_PROOF_CHOICES, help=_PROOFS_HELP)
     update = _add(business, "update", _business_update, "change a business")
     update.add_argument("business_id", metavar="ID")
     update.add_argument("--name")
     update.add_argument("--plan")
     update.add_argument("--require-identity", action=argparse.BooleanOptionalAction, default=None)
+    update.add_argument("--proofs", choices=_PROOF_CHOICES, help=_PROOFS_HELP)
     _json(_add(business, "list", _business_list, "list businesses (never a secret)"))
     show = _add(business, "show", _business_show, "show a business, its widgets and secrets")
     show.add_argument("business_id", metavar="ID")

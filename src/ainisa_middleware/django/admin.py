@@ -83,8 +83,8 @@ class SecretInline(admin.TabularInline):  # type: ignore[type-arg]
 
 @admin.register(Business)
 class BusinessAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "name", "plan", "require_identity", "created")
-    list_filter = ("plan", "require_identity")
+    list_display = ("id", "name", "plan", "require_identity", "proofs", "created")
+    list_filter = ("plan", "require_identity", "proofs")
     search_fields = ("id", "name")
     inlines = (WidgetInline, SecretInline)
     actions = ("rotate_secret",)

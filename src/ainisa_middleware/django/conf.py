@@ -64,6 +64,9 @@ _APP_KEYS: Final = (
     "WIDGET_ID",
     "GUEST",
     "CONSENT",
+    "PROOF",
+    "TOKEN_TTL",
+    "TOKEN_KID",
 )
 _NAMES: Final = {keyword: f"AINISA[{key!r}]" for keyword, key in KEYS.items()}
 _EXAMPLE: Final = 'AINISA = {"RESOLVER": "myproject.ainisa.resolver", "PATHS": ["/chat"]}'

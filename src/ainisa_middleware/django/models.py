@@ -42,6 +42,14 @@ def new_secret_value() -> str:
     return _secrets.token_urlsafe(32)
 
 
+#: The ``proofs`` column: the accepted proofs, sorted, joined by commas.
+PROOF_CHOICES = [
+    ("hash", "user_hash only"),
+    ("token", "user_token only"),
+    ("hash,token", "user_hash or user_token"),
+]
+
+
 class Business(models.Model):
     """A business that embeds the Ainisa widget and signs its visitors' user ids."""
 
@@ -58,6 +66,13 @@ class Business(models.Model):
     created: models.DateTimeField[datetime, datetime] = models.DateTimeField(
         default=timezone.now, editable=False
     )
+    proofs: models.CharField[str, str] = models.CharField(
+        max_length=16,
+        choices=PROOF_CHOICES,
+        default="hash",
+        help_text="What proves a visitor's identity: the guide's user_hash, a signed "
+        "expiring user_token, or either (while a site moves from one to the other).",
+    )
 
     class Meta:
         verbose_name_plural = "businesses"
@@ -65,6 +80,11 @@ class Business(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
+
+    @property
+    def accepted_proofs(self) -> frozenset[str]:
+        """``proofs`` as :attr:`ainisa_middleware.Business.proofs` holds it."""
+        return frozenset((self.proofs or "hash").split(","))
 
 
 class Widget(models.Model):

@@ -36,6 +36,7 @@ class _ModelLookup:
             identity_enabled=business.plan in self.eligible_plans,
             require_identity=business.require_identity,
             secret_ids=tuple(str(pk) for pk, _ in rows),
+            proofs=business.accepted_proofs,
         )
 
     def resolve(self, widget_id: str) -> Business | None:

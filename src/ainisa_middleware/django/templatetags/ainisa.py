@@ -21,7 +21,11 @@ Settings, all optional, beside the middleware's keys in ``settings.AINISA``:
 - ``WIDGET_SRC``, ``WIDGET_ID``: the widget tag's ``src`` and ``data-widget-id``;
 - ``GUEST``: ``"empty"`` (the guide's guest object) or ``"omit"``;
 - ``CONSENT``: a function of the request, or its dotted path, telling whether the
-  visitor agreed to share their data; without it every visitor has.
+  visitor agreed to share their data; without it every visitor has;
+- ``PROOF``: ``"hash"`` (default) or ``"token"``: render a signed, expiring
+  ``user_token`` for ``WIDGET_ID`` (or the tag's ``widget_id=``) instead of the hash;
+- ``TOKEN_TTL`` (seconds, default 3600) and ``TOKEN_KID`` (the secret's id in the
+  store) for those tokens.
 """
 
 from __future__ import annotations
@@ -48,7 +52,17 @@ __all__ = [
 register = template.Library()
 
 #: The keys of ``settings.AINISA`` these tags read (the middleware reads the others).
-TEMPLATE_KEYS: Final = ("SECRET", "USER_FIELDS", "WIDGET_SRC", "WIDGET_ID", "GUEST", "CONSENT")
+TEMPLATE_KEYS: Final = (
+    "SECRET",
+    "USER_FIELDS",
+    "WIDGET_SRC",
+    "WIDGET_ID",
+    "GUEST",
+    "CONSENT",
+    "PROOF",
+    "TOKEN_TTL",
+    "TOKEN_KID",
+)
 #: The attribute names of ``django.contrib.auth``'s ``User``.
 DEFAULT_DJANGO_USER_FIELDS: Final[Mapping[str, UserField]] = {
     "user_id": "pk",
@@ -102,6 +116,9 @@ def _configured() -> tuple[Snippets, Callable[[Any], object] | None]:
             widget_id=given.get("WIDGET_ID"),
             guest=given.get("GUEST", "empty"),
             setting="settings.AINISA",
+            proof=given.get("PROOF", "hash"),
+            token_ttl=given.get("TOKEN_TTL", 3600),
+            token_kid=given.get("TOKEN_KID"),
         )
     except ConfigurationError as error:
         raise ImproperlyConfigured(str(error)) from error
@@ -123,12 +140,14 @@ def ainisa_user_script(
     user: Any = _UNSET,
     consent: Any = _UNSET,
     nonce: Any = None,
+    widget_id: Any = None,
 ) -> HTMLString:
     """``<script>window.ainisaUser = {...};</script>`` for ``request.user``.
 
     ``user=`` renders another user object (``None`` or ``""``: a guest);
     ``consent=`` overrides ``AINISA["CONSENT"]``; ``nonce=`` overrides the
-    page's CSP nonce.
+    page's CSP nonce; ``widget_id=`` is the widget a token is made for
+    (``AINISA["PROOF"] = "token"``), by default ``AINISA["WIDGET_ID"]``.
     """
     snippets, consent_of = _configured()
     request = context.get("request")
@@ -147,6 +166,7 @@ def ainisa_user_script(
             user=user if user != "" else None,
             consent=bool(consent),
             nonce=_nonce(context, request, nonce),
+            widget_id=str(widget_id) if widget_id else None,
         )
     except ConfigurationError as error:  # no secret, or USER_FIELDS unfit for the user model
         raise ImproperlyConfigured(str(error)) from error

@@ -40,7 +40,7 @@ logger = logging.getLogger(__package__)
 #: Table names start with this, so the store can share a database with the app.
 DEFAULT_TABLE_PREFIX = "ainisa_"
 #: The schema this code reads and writes; ``init()`` upgrades older ones.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: The longest business name.
 NAME_MAX = 200
 
@@ -101,6 +101,8 @@ def make_tables(prefix: str) -> Tables:
         sa.Column("plan", sa.String(64), nullable=False),
         sa.Column("require_identity", sa.Boolean(), nullable=False, default=False),
         sa.Column("created", _UTCDateTime(), nullable=False),
+        # What proves an identity: "hash", "token" or "hash,token" (schema version 2).
+        sa.Column("proofs", sa.String(32), nullable=False, default="hash", server_default="hash"),
         mysql_charset="utf8mb4",
         mysql_engine="InnoDB",
     )
@@ -150,9 +152,20 @@ def make_tables(prefix: str) -> Tables:
     return Tables(metadata, businesses, widgets, secrets, version)
 
 
+def _add_proofs(conn: Connection, tables: Tables) -> None:
+    """Version 2: businesses say which proofs they accept; existing ones keep the hash."""
+    quote = conn.dialect.identifier_preparer.quote
+    conn.execute(
+        sa.text(
+            f"ALTER TABLE {quote(tables.businesses.name)} "
+            "ADD COLUMN proofs VARCHAR(32) DEFAULT 'hash' NOT NULL"
+        )
+    )
+
+
 #: Upgrade steps: MIGRATIONS[n] turns a version n-1 schema into version n, inside
-#: the transaction of ``init()``. Version 1 is the first schema: nothing to do yet.
-MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {}
+#: the transaction of ``init()``. Version 1 is the first schema.
+MIGRATIONS: dict[int, Callable[[Connection, Tables], None]] = {2: _add_proofs}
 
 
 @contextmanager

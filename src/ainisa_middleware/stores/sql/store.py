@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ainisa_middleware.config import DEFAULT_RESOLVER_TIMEOUT
 from ainisa_middleware.errors import ConfigurationError
 from ainisa_middleware.invalidation import BusError, from_setting
-from ainisa_middleware.models import Business
+from ainisa_middleware.models import PROOFS, Business
 
 from .crypto import FERNET_PREFIX, MASTER_KEY_ENV, Cipher, master_keys, warn_plaintext
 from .engine import make_engine, once_more, safe_url, validate_timeout
@@ -127,6 +127,8 @@ class BusinessInfo:
     created: datetime
     widgets: tuple[WidgetInfo, ...]
     secrets: tuple[SecretInfo, ...]
+    #: what proves an identity: ``"hash"``, ``"token"`` or both
+    proofs: frozenset[str] = frozenset({"hash"})
 
 
 def _validate_id(kind: str, value: object) -> str:
@@ -135,6 +137,18 @@ def _validate_id(kind: str, value: object) -> str:
             f"{kind} ID {value!r} must be 1 to 128 characters of letters, digits, '_', '-' or '.'"
         )
     return value
+
+
+def _proofs_text(proofs: object) -> str:
+    """The ``proofs`` column's value: the accepted proofs, sorted, joined by commas."""
+    given = (proofs,) if isinstance(proofs, str) else proofs
+    if not isinstance(given, Iterable) or not (chosen := set(given)) or not chosen <= PROOFS:
+        raise StoreError(f"proofs must be 'hash', 'token' or both, not {proofs!r}")
+    return ",".join(sorted(chosen))
+
+
+def _proofs_set(text: str | None) -> frozenset[str]:
+    return frozenset((text or "hash").split(","))
 
 
 def _validate_plan(plan: object) -> str:
@@ -299,9 +313,11 @@ class SQLStore:
         plan: str,
         name: str | None = None,
         require_identity: bool = False,
+        proofs: Iterable[str] | str = "hash",
     ) -> None:
         """Add a business; it has no secret until the first :meth:`rotate_secret`."""
         _validate_id("business", business_id)
+        proofs_text = _proofs_text(proofs)
         plan = self._known_plan(plan)
         name = business_id if name is None else self._validate_name(name)
         b = self.tables.businesses
@@ -314,6 +330,7 @@ class SQLStore:
                     name=name,
                     plan=plan,
                     require_identity=bool(require_identity),
+                    proofs=proofs_text,
                     created=self.now(),
                 )
             )
@@ -326,8 +343,9 @@ class SQLStore:
         name: str | None = None,
         plan: str | None = None,
         require_identity: bool | None = None,
+        proofs: Iterable[str] | str | None = None,
     ) -> None:
-        """Change a business's name, plan or ``require_identity``; ``None`` keeps a value."""
+        """Change a business's name, plan, ``require_identity`` or ``proofs`` (``None``: kept)."""
         values: dict[str, object] = {}
         if name is not None:
             values["name"] = self._validate_name(name)
@@ -335,6 +353,8 @@ class SQLStore:
             values["plan"] = self._known_plan(plan)
         if require_identity is not None:
             values["require_identity"] = bool(require_identity)
+        if proofs is not None:
+            values["proofs"] = _proofs_text(proofs)
         if not values:
             raise StoreError("nothing to change: give a name, a plan or require_identity")
         b = self.tables.businesses
@@ -376,6 +396,7 @@ class SQLStore:
             created=business["created"],
             widgets=widget_infos,
             secrets=secret_infos,
+            proofs=_proofs_set(business["proofs"]),
         )
 
     def list_businesses(self) -> list[BusinessInfo]:
@@ -415,6 +436,7 @@ class SQLStore:
                 created=b["created"],
                 widgets=tuple(widgets.get(b["id"], ())),
                 secrets=tuple(secrets.get(b["id"], ())),
+                proofs=_proofs_set(b["proofs"]),
             )
             for b in rows
         ]
@@ -601,7 +623,7 @@ class SQLStore:
         b, w, s = t.businesses, t.widgets, t.secrets
         now = self.now()
         query = (
-            sa.select(b.c.id, b.c.plan, b.c.require_identity, s.c.id, s.c.value)
+            sa.select(b.c.id, b.c.plan, b.c.require_identity, s.c.id, s.c.value, b.c.proofs)
             .select_from(
                 w.join(b, b.c.id == w.c.business_id).outerjoin(
                     s,
@@ -632,6 +654,7 @@ class SQLStore:
             identity_enabled=plan in self.identity_plans,
             require_identity=require_identity,
             secret_ids=tuple(ids),
+            proofs=_proofs_set(rows[0][5]),
         )
 
     # -- helpers -----------------------------------------------------------------------
