@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from ainisa_middleware.cli import main
 from ainisa_middleware.deployment import BUS_FACTORY, BUS_MODULE, bus_findings, render
 from ainisa_middleware.stores.sql import SQLStore
+from ainisa_middleware.stores.sql.schema import SCHEMA_VERSION
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -57,7 +58,7 @@ def test_a_healthy_store_passes_with_its_counts_and_no_secret_printed(
 
     code, out = run(capsys, "check", *db)
     assert code == 0, out
-    assert "schema version 1 (current)" in out
+    assert f"schema version {SCHEMA_VERSION} (current)" in out
     assert "all 3 stored secret(s) open under the master key(s)" in out
     assert "2 business(es), 3 widget(s) (1 disabled), 2 active secret(s)" in out
     assert "no problems found" in out
