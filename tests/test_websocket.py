@@ -183,6 +183,15 @@ def test_a_later_frame_without_identity_reaches_the_app_byte_for_byte() -> None:
 PING_JSON = '{"msg":"ping"}'
 
 
+@pytest.mark.parametrize("field", ["user_hash", "user_token"])
+def test_a_later_frame_loses_a_top_level_proof(field: str) -> None:
+    with _connect(client("strip", True)) as connection:
+        connection.send_text(PING_JSON)
+        connection.receive_json()
+        connection.send_text(json.dumps({"msg": "hi", field: "a.b.c"}))
+        assert json.loads(connection.receive_json()["frame"]) == {"msg": "hi"}
+
+
 def test_identity_at_connect_makes_the_first_frame_a_later_frame() -> None:
     url = f"/chat/ws?widget_id=w_pro&user_id=42&user_hash={GOOD}"
     with _connect(client("enforce", True), url) as connection:

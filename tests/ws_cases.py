@@ -32,7 +32,7 @@ import pytest
 
 from ainisa_middleware._websocket import close_code
 from ainisa_middleware.errors import RequestError
-from ainisa_middleware.request import parse_request
+from ainisa_middleware.request import USER_DATA_FIELDS, parse_request
 from tests.cases import ROWS, Case
 
 #: The frame a connect row sends after the handshake.
@@ -79,8 +79,7 @@ def _connect_fails(query: str, headers: tuple[tuple[str, str], ...]) -> bool:
 def _query_has_user_data(query: str) -> bool:
     from urllib.parse import parse_qsl
 
-    fields = ("user_id", "user_hash", "firstname", "lastname", "email")
-    return any(n in fields and v for n, v in parse_qsl(query, keep_blank_values=True))
+    return any(n in USER_DATA_FIELDS and v for n, v in parse_qsl(query, keep_blank_values=True))
 
 
 def ws_case(case: Case) -> WsCase | str:

@@ -23,7 +23,13 @@ from ._types import ASGIApp, Message, Receive, Scope, Send
 from .asgi import CACHED_SCOPE_KEYS, STATE_KEY, _off_loop
 from .errors import RENDERED, AinisaIdentityError, ConfigurationError, RequestError
 from .models import Business
-from .request import OFF_LOOP_BODY_SIZE, WIDGET_ID_FIELD, WIDGET_ID_HEADER, parse_json_object
+from .request import (
+    OFF_LOOP_BODY_SIZE,
+    PROOF_FIELDS,
+    WIDGET_ID_FIELD,
+    WIDGET_ID_HEADER,
+    parse_json_object,
+)
 from .rewrite import rewrite_json, rewrite_target
 from .verify import Decision, Verifier
 
@@ -295,7 +301,8 @@ class _Connection:
         self.state[STATE_KEY] = decision.user
 
     async def _clean(self, body: bytes) -> bytes | None:
-        """A later frame without ``user`` or a top-level ``user_hash``; ``None``: unchanged."""
+        """A later frame without ``user`` or a top-level ``user_hash`` or ``user_token``;
+        ``None``: unchanged."""
         try:
             if len(body) > OFF_LOOP_BODY_SIZE:
                 obj = await _off_loop(lambda: parse_json_object(body))
@@ -306,7 +313,7 @@ class _Connection:
         named = obj.get(WIDGET_ID_FIELD, self.widget_id)
         if named != self.widget_id:
             raise _Closed(CLOSE_POLICY_VIOLATION, "conflicting_widget_id")
-        if "user" not in obj and "user_hash" not in obj:
+        if "user" not in obj and not any(field in obj for field in PROOF_FIELDS):
             return None
         return rewrite_json(obj, keep_user=False)
 
