@@ -16,6 +16,7 @@ from .resolvers import AnyResolver, check_resolver
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_FORM_FIELDS",
+    "DEFAULT_MAX_UPLOAD_SIZE",
     "DEFAULT_RESOLVER_TIMEOUT",
     "MODES",
     "MiddlewareConfig",
@@ -28,6 +29,8 @@ DEFAULT_MAX_BODY_SIZE = 1_048_576
 #: Fields a form body or query string may hold, as werkzeug's ``max_form_parts``
 #: and Django's ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: a chat request has a handful.
 DEFAULT_MAX_FORM_FIELDS = 1000
+#: 25 MiB: a multipart body (a visitor's screenshot or file) whole, file parts included.
+DEFAULT_MAX_UPLOAD_SIZE = 25 * 1024 * 1024
 #: Seconds to wait for a resolver before answering 503.
 DEFAULT_RESOLVER_TIMEOUT = 5.0
 #: ``strip``: unverified visitors continue anonymous; ``enforce``: they get 401.
@@ -45,6 +48,7 @@ class MiddlewareConfig:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT
     max_form_fields: int = DEFAULT_MAX_FORM_FIELDS
+    max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE
     matcher: PathMatcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +64,7 @@ class MiddlewareConfig:
         max_body_size: object = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: object = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
+        max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
         names: dict[str, str] | None = None,
     ) -> MiddlewareConfig:
         """Validate the keywords; raise one :class:`ConfigurationError` naming every problem.
@@ -73,6 +78,7 @@ class MiddlewareConfig:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
             names=names,
         )
         if (
@@ -82,6 +88,7 @@ class MiddlewareConfig:
             or not _is_mode(mode)
             or not _is_count(max_body_size)
             or not _is_count(max_form_fields)
+            or not _is_count(max_upload_size)
             or not _is_timeout(resolver_timeout)
         ):
             raise ConfigurationError(
@@ -94,6 +101,7 @@ class MiddlewareConfig:
             max_body_size=max_body_size,
             resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
         )
 
     def intercepts(self, path: str, root: str = "", *, preflight: bool = False) -> bool:
@@ -146,6 +154,7 @@ def collect_problems(
     max_body_size: object,
     resolver_timeout: object,
     max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
+    max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
     names: dict[str, str] | None = None,
 ) -> list[str]:
     """Every configuration problem as one sentence each; shared with Django's checks."""
@@ -190,6 +199,11 @@ def collect_problems(
         problems.append(
             f"{name('max_form_fields')} must be a positive number of fields (default "
             f"{DEFAULT_MAX_FORM_FIELDS}), not {max_form_fields!r}."
+        )
+    if not _is_count(max_upload_size):
+        problems.append(
+            f"{name('max_upload_size')} must be a positive number of bytes (default "
+            f"{DEFAULT_MAX_UPLOAD_SIZE}, 25 MiB), not {max_upload_size!r}."
         )
     if not _is_timeout(resolver_timeout):
         problems.append(

@@ -1,6 +1,6 @@
 """System checks (``manage.py check``), registered by the app under ``Tags.security``.
 
-Ids: ``ainisa.E001`` .. ``E011`` mirror the startup errors of ``settings.AINISA``
+Ids: ``ainisa.E001`` .. ``E012`` mirror the startup errors of ``settings.AINISA``
 (:mod:`ainisa_middleware.django.conf`); ``ainisa.W001`` and ``W002`` are about
 where the middleware sits in ``MIDDLEWARE``.
 """
