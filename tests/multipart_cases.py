@@ -120,6 +120,9 @@ _FILE = ("file", "shot.png", PNG)
 _MSG = part("message", "hello, see the screenshot")
 _MSG_SEEN = ("message", "hello, see the screenshot")
 _ID = part("user_id", "42")
+_UTF8 = "caf\xe9 \u2713"
+_RFC2231 = b"form-data; name=\"x\"; name*=UTF-8''user_id"
+_TWICE = b"Content-Disposition: form-data; name=user_id"
 _HASH = part("user_hash", GOOD)
 
 # fmt: off
@@ -156,7 +159,7 @@ MULTIPART_ROWS = [
     P(MultipartCase(b"", fields=[]), id="empty-body"),
     P(MultipartCase(body(_MSG) + b"epilogue after the close", fields=[_MSG_SEEN]),
       id="epilogue-dropped"),
-    P(MultipartCase(body(part("message", "caf\xe9 \u2713")), fields=[("message", "caf\xe9 \u2713")]),
+    P(MultipartCase(body(part("message", _UTF8)), fields=[("message", _UTF8)]),
       id="utf-8-text-part"),
     # --- the form rules, written once in the core ---------------------------------------
     P(MultipartCase(body(_ID, part("user_id", "43"), _HASH), status=400,
@@ -174,13 +177,13 @@ MULTIPART_ROWS = [
     P(MultipartCase(body(part("user_id", "NDI=", headers=(b"Content-Transfer-Encoding: base64",)),
                          _HASH), status=400, error="malformed_body"),
       id="identity-part-transfer-encoded"),
-    P(MultipartCase(body(part("x", "1", disposition=b'form-data; name="x"; name*=UTF-8\'\'user_id')),
+    P(MultipartCase(body(part("x", "1", disposition=_RFC2231)),
                     fields=[("x", "1")]), id="rfc2231-name-is-not-read"),
     P(MultipartCase(body(part("x", "1", disposition=b'form-data; name="a\\"b"')), status=400,
                     error="malformed_body"), id="quote-in-a-name"),
     P(MultipartCase(body(part("x", "1", disposition=b"form-data")), status=400,
                     error="malformed_body"), id="part-without-a-name"),
-    P(MultipartCase(body(part("x", "1", headers=(b"Content-Disposition: form-data; name=user_id",))),
+    P(MultipartCase(body(part("x", "1", headers=(_TWICE,))),
                     status=400, error="malformed_body"), id="two-dispositions"),
     P(MultipartCase(body(_MSG, close=False), status=400, error="malformed_body"),
       id="truncated-before-the-close"),
