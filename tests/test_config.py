@@ -11,6 +11,7 @@ from ainisa_middleware import ConfigurationError
 from ainisa_middleware.config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_MAX_UPLOAD_SIZE,
     DEFAULT_RESOLVER_TIMEOUT,
     MODES,
     MiddlewareConfig,
@@ -27,6 +28,7 @@ GOOD: dict[str, Any] = {
     "max_body_size": DEFAULT_MAX_BODY_SIZE,
     "resolver_timeout": DEFAULT_RESOLVER_TIMEOUT,
     "max_form_fields": DEFAULT_MAX_FORM_FIELDS,
+    "max_upload_size": DEFAULT_MAX_UPLOAD_SIZE,
 }
 KEYWORDS = list(GOOD)
 
@@ -254,6 +256,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         max_body_size=0,
         resolver_timeout=0,
         max_form_fields=0,
+        max_upload_size=-1,
         names=names,
     )
     assert [problem.split(" ", 1)[0].rstrip(":") for problem in problems] == [
@@ -262,6 +265,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         "AINISA['MODE']",
         "AINISA['MAX_BODY_SIZE']",
         "AINISA['MAX_FORM_FIELDS']",
+        "AINISA['MAX_UPLOAD_SIZE']",
         "AINISA['RESOLVER_TIMEOUT']",
     ]
     assert collect_problems(**{**GOOD, "resolver": None}, names=names)[0].startswith(

@@ -195,9 +195,11 @@ class AinisaMiddleware:
             max_parts=config.max_form_fields,
         )
         try:
-            declared_length(request.META.get("CONTENT_LENGTH"), config.max_upload_size)
+            declared = declared_length(request.META.get("CONTENT_LENGTH"), config.max_upload_size)
             while chunk := request.read(min(_READ_CHUNK, spool.wanted)):
                 spool.feed(chunk)
+            if declared is not None and spool.size < declared:
+                raise RequestError("malformed_body")  # the client stopped before its body ended
             spool.finish()
         except BaseException:
             spool.close()
