@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
 from ainisa_middleware import Business, CachedResolver, ConfigurationError
-from ainisa_middleware._types import Message, Receive, Scope, Send
 from ainisa_middleware import asgi as asgi_module
+from ainisa_middleware._types import Message, Receive, Scope, Send
 from ainisa_middleware.asgi import STATE_KEY, AinisaMiddleware
 from ainisa_middleware.request import OFF_LOOP_BODY_SIZE, QUICK_JSON_SIZE
 
