@@ -129,7 +129,12 @@ class AinisaMiddleware:
                 body.close()
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        step = self._inspect(request)
+        if "multipart/" in request.META.get("CONTENT_TYPE", "").lower():
+            # python-multipart parses headers in Python: an upload is read and
+            # parsed in a worker thread, off the event loop.
+            step = await sync_to_async(self._inspect, thread_sensitive=False)(request)
+        else:
+            step = self._inspect(request)
         if step is None:
             return await self.get_response(request)  # type: ignore[no-any-return, misc]
         if isinstance(step, HttpResponseBase):
