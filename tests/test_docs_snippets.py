@@ -42,6 +42,7 @@ PAGES = [
     "docs/operations.md",
     "docs/hosts.md",
     "docs/threat-model.md",
+    "docs/attachments.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.
