@@ -157,6 +157,8 @@ MULTIPART_ROWS = [
                     error="unknown_widget"), id="unknown-widget"),
     P(MultipartCase(body(), fields=[]), id="no-parts"),
     P(MultipartCase(b"", fields=[]), id="empty-body"),
+    # An empty body is no body, whatever its content type says.
+    P(MultipartCase(b"", content_type=TYPE + "; charset=utf-7"), id="empty-body-in-utf-7"),
     P(MultipartCase(body(_MSG) + b"epilogue after the close", fields=[_MSG_SEEN]),
       id="epilogue-dropped"),
     P(MultipartCase(body(part("message", _UTF8)), fields=[("message", _UTF8)]),

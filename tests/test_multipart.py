@@ -173,3 +173,36 @@ def test_a_file_name_with_a_quote_is_passed_on_with_it_replaced() -> None:
     data = body(part("f", "x", disposition=b'form-data; name="f"; filename="a\\"b\\\\c.txt"'))
     with spool_of(data) as spool:
         assert b'filename="a_b_c.txt"' in handed_on(spool)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "code"),
+    [
+        ("multipart/form-data", "malformed_body"),
+        ("multipart/form-data; boundary=x; charset=utf-7", "unsupported_media_type"),
+    ],
+)
+def test_a_bad_content_type_refuses_a_body_but_not_an_empty_one(
+    content_type: str, code: str
+) -> None:
+    config = MiddlewareConfig.build(resolver=RESOLVER, paths=PATHS)
+    empty = MultipartSpool.for_request(content_type, config)
+    assert empty is not None
+    with empty:
+        empty.feed(b"")
+        empty.finish()
+        assert handed_on(empty) == b""
+    spool = MultipartSpool.for_request(content_type, config)
+    assert spool is not None
+    with spool, pytest.raises(RequestError) as raised:
+        spool.feed(b"--x--\r\n")
+    assert raised.value.code == code
+
+
+def test_no_spool_for_other_content_types() -> None:
+    config = MiddlewareConfig.build(resolver=RESOLVER, paths=PATHS, max_upload_size=99)
+    assert MultipartSpool.for_request("application/json", config) is None
+    spool = MultipartSpool.for_request("multipart/form-data; boundary=x", config)
+    assert spool is not None
+    with spool:
+        assert (spool.max_upload_size, spool.max_body_size) == (99, config.max_body_size)

@@ -41,7 +41,7 @@ from .config import (
 )
 from .errors import RENDERED, AinisaIdentityError, RequestError
 from .models import Business
-from .multipart import READ_CHUNK, MultipartSpool, multipart_boundary
+from .multipart import READ_CHUNK, MultipartSpool
 from .paths import is_cors_preflight
 from .request import (
     OFF_LOOP_BODY_SIZE,
@@ -190,15 +190,10 @@ class AinisaMiddleware:
         limit = self.config.max_body_size
         content_type, widget_header, length, at, chunked = _headers(scope["headers"])
         if content_type is not None and body_kind(content_type) is None:
-            try:
-                boundary = multipart_boundary(content_type)
-            except RequestError as error:
-                verifier.log_error(error.code)
-                await send_error(send, error.code)
-                return
-            if boundary is not None:
+            spool = MultipartSpool.for_request(content_type, self.config)
+            if spool is not None:
                 head = (content_type, widget_header, length, at, chunked)
-                await self._handle_multipart(scope, receive, send, boundary, head)
+                await self._handle_multipart(scope, receive, send, spool, head)
                 return
         state = scope.get("state")
         # Litestar middleware above this one may have read the request already:
@@ -276,7 +271,7 @@ class AinisaMiddleware:
         scope: Scope,
         receive: Receive,
         send: Send,
-        boundary: bytes,
+        spool: MultipartSpool,
         head: tuple[str | None, str | None, bytes | None, int, bool],
     ) -> None:
         """A ``multipart/form-data`` request: read into a spool, judged, replayed from it."""
@@ -285,12 +280,7 @@ class AinisaMiddleware:
         content_type, widget_header, length, at, chunked = head
         state = scope.get("state")
         cache = _litestar.connection_cache(state) if state else None
-        with MultipartSpool(
-            boundary,
-            max_body_size=config.max_body_size,
-            max_upload_size=config.max_upload_size,
-            max_parts=config.max_form_fields,
-        ) as spool:
+        with spool:
             try:
                 declared = declared_length(length, config.max_upload_size)
                 cached = _litestar.cached_body(cache, content_type, declared) if cache else None

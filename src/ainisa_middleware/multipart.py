@@ -31,6 +31,7 @@ from .errors import RequestError
 from .request import IDENTITY_FIELDS, WIDGET_ID_FIELD, parse_flat
 
 if TYPE_CHECKING:
+    from .config import MiddlewareConfig
     from .request import ParsedRequest
     from .verify import Decision, Verifier
 
@@ -123,9 +124,18 @@ class MultipartSpool:
     """
 
     def __init__(
-        self, boundary: bytes, *, max_body_size: int, max_upload_size: int, max_parts: int
+        self,
+        boundary: bytes,
+        *,
+        max_body_size: int,
+        max_upload_size: int,
+        max_parts: int,
+        refused: str | None = None,
     ) -> None:
         self.boundary = boundary
+        #: the error a non-empty body gets (a bad boundary or charset): an empty
+        #: body is no body, whatever its content type
+        self.refused = refused
         self.max_body_size = max_body_size
         self.max_upload_size = max_upload_size
         self.max_parts = max_parts
@@ -153,6 +163,27 @@ class MultipartSpool:
             },
         )
 
+    @classmethod
+    def for_request(
+        cls, content_type: str | None, config: MiddlewareConfig
+    ) -> MultipartSpool | None:
+        """A spool for a ``multipart/form-data`` request under ``config``'s limits;
+        ``None`` for any other content type (or without python-multipart)."""
+        refused = None
+        try:
+            boundary = multipart_boundary(content_type)
+        except RequestError as error:
+            boundary, refused = b"-", error.code
+        if boundary is None:
+            return None
+        return cls(
+            boundary,
+            max_body_size=config.max_body_size,
+            max_upload_size=config.max_upload_size,
+            max_parts=config.max_form_fields,
+            refused=refused,
+        )
+
     # -- feeding ------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> None:
@@ -160,6 +191,8 @@ class MultipartSpool:
         self.size += len(chunk)
         if self.size > self.max_upload_size:
             raise RequestError("body_too_large")
+        if self.refused is not None and chunk:
+            raise RequestError(self.refused)
         try:
             self._parser.write(chunk)
         except RequestError:

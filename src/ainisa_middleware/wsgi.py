@@ -43,7 +43,7 @@ from .config import (
     Mode,
 )
 from .errors import RENDERED, RequestError
-from .multipart import MultipartSpool, multipart_boundary
+from .multipart import MultipartSpool
 from .paths import is_cors_preflight
 from .request import BodyReader, body_kind, declared_length
 from .resolvers import AnyResolver
@@ -148,13 +148,9 @@ class AinisaWSGIMiddleware:
         limit = self._limit
         content_type: str | None = environ.get("CONTENT_TYPE")
         if content_type and body_kind(content_type) is None:
-            try:
-                boundary = multipart_boundary(content_type)
-            except RequestError as error:
-                verifier.log_error(error.code)
-                return _refuse(error.code, start_response)
-            if boundary is not None:
-                return self._multipart(environ, start_response, boundary)
+            spool = MultipartSpool.for_request(content_type, self.config)
+            if spool is not None:
+                return self._multipart(environ, start_response, spool)
         try:
             length: str = environ.get("CONTENT_LENGTH", "")
             size = int(length) if length.isdigit() else -1
@@ -200,17 +196,10 @@ class AinisaWSGIMiddleware:
         return self.app(new, start_response)
 
     def _multipart(
-        self, environ: WSGIEnvironment, start_response: StartResponse, boundary: bytes
+        self, environ: WSGIEnvironment, start_response: StartResponse, spool: MultipartSpool
     ) -> Iterable[bytes]:
         """A ``multipart/form-data`` request: read into a spool, judged, handed on from it."""
         verifier = self.verifier
-        config = self.config
-        spool = MultipartSpool(
-            boundary,
-            max_body_size=config.max_body_size,
-            max_upload_size=config.max_upload_size,
-            max_parts=config.max_form_fields,
-        )
         handed_on = False
         try:
             try:

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ainisa_middleware.django.conf import load_config
 from ainisa_middleware.errors import RENDERED, RequestError
 from ainisa_middleware.models import AinisaUser, Business
-from ainisa_middleware.multipart import MultipartSpool, multipart_boundary
+from ainisa_middleware.multipart import MultipartSpool
 from ainisa_middleware.paths import is_cors_preflight
 from ainisa_middleware.request import BodyReader, ParsedRequest, body_kind, declared_length
 from ainisa_middleware.resolvers import AsyncCall, Runtime, SyncCall
@@ -164,12 +164,11 @@ class AinisaMiddleware:
             return None
         content_type = meta.get("CONTENT_TYPE")
         spool: MultipartSpool | None = None
+        if content_type and body_kind(content_type) is None:
+            spool = MultipartSpool.for_request(content_type, self.config)
         try:
-            boundary = None
-            if content_type and body_kind(content_type) is None:
-                boundary = multipart_boundary(content_type)
-            if boundary is not None:
-                spool = self._spool(request, boundary)
+            if spool is not None:
+                self._read_into(request, spool)
                 parsed = spool.inspect(
                     self.verifier, meta.get(_WIDGET_HEADER), _query_bytes(request)
                 )
@@ -184,32 +183,25 @@ class AinisaMiddleware:
         except OSError as exc:  # the client went away mid-body (UnreadablePostError)
             self.verifier.log_error("malformed_body", None, exc)
             failed = error_response("malformed_body")
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            raise
         else:
             return parsed, body
         if spool is not None:
             spool.close()
         return failed
 
-    def _spool(self, request: HttpRequest, boundary: bytes) -> MultipartSpool:
-        """The multipart body read through ``request.read()`` into a spool."""
-        config = self.config
-        spool = MultipartSpool(
-            boundary,
-            max_body_size=config.max_body_size,
-            max_upload_size=config.max_upload_size,
-            max_parts=config.max_form_fields,
-        )
-        try:
-            declared = declared_length(request.META.get("CONTENT_LENGTH"), config.max_upload_size)
-            while chunk := request.read(min(_READ_CHUNK, spool.wanted)):
-                spool.feed(chunk)
-            if declared is not None and spool.size < declared:
-                raise RequestError("malformed_body")  # the client stopped before its body ended
-            spool.finish()
-        except BaseException:
-            spool.close()
-            raise
-        return spool
+    @staticmethod
+    def _read_into(request: HttpRequest, spool: MultipartSpool) -> None:
+        """The multipart body read through ``request.read()`` into ``spool``."""
+        declared = declared_length(request.META.get("CONTENT_LENGTH"), spool.max_upload_size)
+        while chunk := request.read(min(_READ_CHUNK, spool.wanted)):
+            spool.feed(chunk)
+        if declared is not None and spool.size < declared:
+            raise RequestError("malformed_body")  # the client stopped before its body ended
+        spool.finish()
 
     def _apply(
         self,
