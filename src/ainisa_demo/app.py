@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.staticfiles import StaticFiles
 
 from ainisa_middleware.asgi import AinisaMiddleware
@@ -55,6 +56,7 @@ MAX_MESSAGE_LENGTH = 2000
 _PAGES = {b.path: b for b in BUSINESSES.values()}
 _USERS = list(USERS.values())
 _STATIC = resources.files(__package__).joinpath("static")
+_USER_FIELDS = frozenset(("user_id", "user_hash", "firstname", "lastname", "email"))
 
 
 class _Sessions:
@@ -240,10 +242,15 @@ async def logout(request: Request) -> Response:
 async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
     if user is None:  # pragma: no cover - the middleware always runs on this path
         raise RuntimeError("AinisaMiddleware did not run on the chat endpoint")
-    try:
-        payload: Any = await request.json()
-    except ValueError:
-        return _bad_message("Send the message as a JSON object.")
+    attachment: dict[str, Any] | None = None
+    payload: Any
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        payload, attachment = await _multipart_message(request)
+    else:
+        try:
+            payload = await request.json()
+        except ValueError:
+            return _bad_message("Send the message as a JSON object.")
     message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, str) or not message.strip():
         return _bad_message("The JSON body needs a non-empty string 'message'.")
@@ -265,6 +272,8 @@ async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
         )
     else:
         reply = compose_reply(business, user, history)
+    if attachment is not None:
+        reply += f" I received your file {attachment['name']} ({attachment['size']} bytes)."
     return JSONResponse(
         {
             "reply": reply,
@@ -280,9 +289,33 @@ async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
                 for o in (customer.orders if customer is not None else ())
             ],
             "history": history,
+            "attachment": attachment,
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def _multipart_message(request: Request) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A message with an attachment, read as the JSON body reads: the message, the user
+    fields as this app got them (after the middleware), and the file's name, size and hash."""
+    form = await request.form(max_files=1, max_fields=20)
+    try:
+        payload: dict[str, Any] = {"message": form.get("message")}
+        user = {k: v for k, v in form.multi_items() if k in _USER_FIELDS and isinstance(v, str)}
+        if user:
+            payload["user"] = user
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return payload, None
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := await upload.read(65536):
+            digest.update(chunk)
+            size += len(chunk)
+        name = upload.filename or "attachment"
+        return payload, {"name": name, "size": size, "sha256": digest.hexdigest()}
+    finally:
+        await form.close()
 
 
 # -- the app ---------------------------------------------------------------------------
