@@ -268,3 +268,48 @@ def test_wsgi_spool_is_closed_when_the_response_is(monkeypatch: pytest.MonkeyPat
     assert closed == []  # the response is still open: the spool lives
     result.close()  # type: ignore[attr-defined]
     assert closed == [True]
+
+
+def _environ(sent: bytes, **extra: Any) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/chat",
+        "CONTENT_TYPE": TYPE,
+        "HTTP_X_AINISA_WIDGET_ID": "w_pro",
+        "wsgi.input": io.BytesIO(sent),
+        **extra,
+    }
+
+
+def _call_wsgi(environ: dict[str, Any], **options: Any) -> tuple[list[str], Any]:
+    statuses: list[str] = []
+    middleware = AinisaWSGIMiddleware(werkzeug_echo, resolver=RESOLVER, paths=PATHS, **options)
+    result = middleware(environ, lambda status, *_: statuses.append(status))  # type: ignore[arg-type]
+    try:
+        return statuses, json.loads(b"".join(result))
+    finally:
+        getattr(result, "close", lambda: None)()
+
+
+def test_wsgi_body_the_server_terminates_is_read_to_its_end() -> None:
+    # A chunked upload: the server dechunks it, sets wsgi.input_terminated, no length.
+    sent = body(part("user_id", "42"), attachment())
+    statuses, payload = _call_wsgi(_environ(sent, **{"wsgi.input_terminated": True}))
+    assert statuses == ["200 OK"]
+    assert payload["user"]["status"] == "missing_hash" and payload["fields"] == []
+    statuses, payload = _call_wsgi(
+        _environ(sent, **{"wsgi.input_terminated": True}), max_upload_size=1000
+    )
+    assert statuses == ["413 Request Entity Too Large"]
+    assert payload["error"] == "body_too_large"
+
+
+def test_wsgi_body_read_above_by_werkzeug_is_the_one_inspected() -> None:
+    sent = body(part("user_id", "42"), attachment())
+    environ = _environ(sent, CONTENT_LENGTH=str(len(sent)))
+    WerkzeugRequest(environ).get_data()  # a layer above read and kept the raw body
+    environ["werkzeug.request"].close()
+    statuses, payload = _call_wsgi(environ)
+    assert statuses == ["200 OK"]
+    assert payload["user"]["status"] == "missing_hash"
+    assert [entry[0] for entry in payload["files"]] == ["file"]
