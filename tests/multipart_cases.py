@@ -183,6 +183,8 @@ MULTIPART_ROWS = [
                     fields=[("x", "1")]), id="rfc2231-name-is-not-read"),
     P(MultipartCase(body(part("x", "1", disposition=b'form-data; name="a\\"b"')), status=400,
                     error="malformed_body"), id="quote-in-a-name"),
+    P(MultipartCase(body(part("user_id ", "42"), part("\x00email", "e@x")), status=400,
+                    error="malformed_body"), id="identity-name-with-padding"),
     P(MultipartCase(body(part("x", "1", disposition=b"form-data")), status=400,
                     error="malformed_body"), id="part-without-a-name"),
     P(MultipartCase(body(part("x", "1", headers=(_TWICE,))),

@@ -70,6 +70,7 @@ _UTF8_NAMES: Final = frozenset({b"utf-8", b"utf8"})
 # Django, werkzeug and python-multipart: its parts could be read under two names.
 _UNQUOTABLE: Final = re.compile(rb'["\\]')
 _TEXT_TYPES: Final = frozenset({b"", b"text/plain"})
+_PADDING: Final = b" \t\x00"
 
 
 def multipart_boundary(content_type: str | None) -> bytes | None:
@@ -255,6 +256,8 @@ class MultipartSpool:
         name = options.get(b"name")
         if kind != b"form-data" or not name or _UNQUOTABLE.search(name):
             raise RequestError("malformed_body")  # a part without a name (or two readings of it)
+        if name != name.strip(_PADDING) and name.strip(_PADDING).decode("latin-1") in _WATCHED:
+            raise RequestError("malformed_body")  # "user_id " is user_id to a parser that strips
         filename = options.get(b"filename")
         disposition = b'form-data; name="' + name + b'"'
         if filename is not None:
