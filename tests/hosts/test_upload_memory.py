@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVERS = {
     "uvicorn": ["-m", "uvicorn", "tests.hosts.upload_app:app", "--lifespan", "off",
                 "--log-level", "warning", "--host", "127.0.0.1", "--port"],
+    "django-uvicorn": ["-m", "uvicorn", "tests.hosts.upload_django:application", "--lifespan",
+                       "off", "--log-level", "warning", "--host", "127.0.0.1", "--port"],
     "waitress": ["-m", "waitress", "--host", "127.0.0.1", "--threads", "1",
                  "tests.hosts.upload_app:wsgi_app", "--port"],
 }  # fmt: skip
