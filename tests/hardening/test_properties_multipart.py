@@ -12,12 +12,12 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ainisa_middleware.errors import ERRORS, RequestError
 from ainisa_middleware.multipart import MultipartSpool
 
 from .profile import hypothesis_settings
+from .views import multipart_parts
 
 BOUNDARY = b"b0und4ry"
 WATCHED = {"user_id", "user_hash", "firstname", "lastname", "email", "widget_id"}
@@ -62,49 +62,6 @@ def bodies(draw: Any) -> tuple[bytes, list[tuple[str, str | None, bytes]]]:
     return raw, parts
 
 
-def reread(data: bytes) -> list[tuple[str, str | None, bytes]]:
-    """The parts of ``data`` as python-multipart reads them."""
-    found: list[tuple[str, str | None, bytes]] = []
-    state: dict[str, Any] = {}
-
-    def header_field(d: bytes, s: int, e: int) -> None:
-        state["field"] = state.get("field", b"") + d[s:e]
-
-    def header_value(d: bytes, s: int, e: int) -> None:
-        state["value"] = state.get("value", b"") + d[s:e]
-
-    def header_end() -> None:
-        if state.pop("field", b"").lower() == b"content-disposition":
-            _, options = parse_options_header(state["value"])
-            state["name"] = options[b"name"].decode("latin-1")
-            file = options.get(b"filename")
-            state["filename"] = None if file is None else file.decode("latin-1")
-        state.pop("value", None)
-
-    def part_begin() -> None:
-        state["data"] = b""
-
-    def part_data(d: bytes, s: int, e: int) -> None:
-        state["data"] += d[s:e]
-
-    def part_end() -> None:
-        found.append((state["name"], state["filename"], state["data"]))
-
-    parser = MultipartParser(
-        BOUNDARY,
-        {
-            "on_header_field": header_field,
-            "on_header_value": header_value,
-            "on_header_end": header_end,
-            "on_part_begin": part_begin,
-            "on_part_data": part_data,
-            "on_part_end": part_end,
-        },
-    )
-    parser.write(data)
-    return found
-
-
 @hypothesis_settings(300)
 @given(bodies(), st.integers(1, 97), st.booleans())
 def test_spool_hands_on_the_apps_parts_or_a_contract_error(
@@ -133,7 +90,7 @@ def test_spool_hands_on_the_apps_parts_or_a_contract_error(
     if not raw:
         assert data == b""
         return
-    seen = reread(data)
+    seen = multipart_parts(data, BOUNDARY)
     others = [p for p in seen if p[0] not in WATCHED]
     identity = [p for p in seen if p[0] in WATCHED]
     assert all(filename is None for _, filename, _ in identity)
