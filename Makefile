@@ -1,6 +1,7 @@
 # Two commands that work on a fresh machine with Python 3.11+:
 #   make demo   set up .venv and run the demo
-#   make test   set up .venv and run ruff, mypy --strict and pytest with coverage
+#   make test   set up .venv and run ruff, mypy --strict, the strict docs build and pytest
+#   make docs   serve the documentation site on http://127.0.0.1:8000
 
 PYTHON ?= python3
 VENV := .venv
@@ -19,11 +20,12 @@ DEMO_ARGS ?=
 # The browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help demo test lint typecheck pytest browser clean bench hardening fuzz
+.PHONY: help demo test lint typecheck docs-build docs pytest browser clean bench hardening fuzz
 
 help:
 	@echo "make demo   run the demo (sets up $(VENV))"
-	@echo "make test   ruff, mypy --strict, pytest with coverage (sets up $(VENV))"
+	@echo "make test   ruff, mypy --strict, strict docs build, pytest with coverage (sets up $(VENV))"
+	@echo "make docs   serve the documentation site locally"
 	@echo "make bench  the benchmark (under 15 minutes); tables in docs/performance.md"
 	@echo "make hardening  long property profile and the soak (under 15 minutes)"
 	@echo "make fuzz   each fuzz target for FUZZ_SECONDS (default 180), in parallel"
@@ -65,7 +67,14 @@ pytest: $(STAMP) browser
 	PYTHONDEVMODE=1 $(BIN)/python -m pytest -W error::ResourceWarning \
 		--cov --cov-report=term --cov-fail-under=90 -p no:cacheprovider
 
-test: lint typecheck pytest
+# The site: a broken link, a missing page or a bad docstring fails the build.
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
+
+test: lint typecheck docs-build pytest
 
 demo: $(STAMP)
 	$(BIN)/ainisa-middleware demo --db $(DEMO_DB) $(DEMO_ARGS)
@@ -120,4 +129,4 @@ fuzz: $(STAMP)
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache .site

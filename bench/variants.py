@@ -21,10 +21,32 @@ ASGI_VARIANTS = ("bare", "ours", "ours-sql", "floor", "naive")
 WSGI_VARIANTS = ("bare", "ours", "ours-sql", "floor", "naive")
 DJANGO_VARIANTS = ("bare", "ours", "floor", "naive")
 VARIANTS = {"asgi": ASGI_VARIANTS, "wsgi": WSGI_VARIANTS, "django": DJANGO_VARIANTS}
+#: ``ours`` with each ``on_decision`` hook (``python -m bench.hooks``; not in ``make bench``).
+HOOK_VARIANTS = ("ours-hook", "ours-prom", "ours-otel")
 #: What the network runs serve (the SQL variant answers from the same cache as "ours").
 NET_VARIANTS = {"asgi": ("bare", "ours", "floor", "naive"), "django": DJANGO_VARIANTS}
 
 _BUSINESSES = {WIDGET_ID: BUSINESS}
+
+
+def decision_hook(variant: str) -> Any:
+    """The ``on_decision`` hook of a :data:`HOOK_VARIANTS` name: a no-op, or an exporter."""
+    if variant == "ours-hook":
+        return lambda record: None
+    if variant == "ours-prom":
+        from prometheus_client import CollectorRegistry
+
+        from ainisa_middleware.prometheus import decisions_hook
+
+        return decisions_hook(CollectorRegistry())
+    if variant == "ours-otel":
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+        from ainisa_middleware.otel import decisions_hook as otel_hook
+
+        return otel_hook(MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    raise ValueError(f"unknown hook variant {variant!r}")
 
 
 @cache
@@ -61,6 +83,11 @@ def asgi_app(variant: str) -> Any:
     if variant == "ours":
         cached = CachedResolver(resolver())
         return apps.starlette_app([Middleware(AinisaMiddleware, resolver=cached, paths=[PATH])])
+    if variant in HOOK_VARIANTS:
+        cached, hook = CachedResolver(resolver()), decision_hook(variant)
+        return apps.starlette_app(
+            [Middleware(AinisaMiddleware, resolver=cached, paths=[PATH], on_decision=hook)]
+        )
     if variant == "ours-sql":
         return apps.starlette_app(
             [Middleware(AinisaMiddleware, resolver=sql_resolver(), paths=[PATH])]
@@ -88,6 +115,13 @@ def wsgi_app(variant: str) -> Any:
         return app
     if variant == "ours":
         return AinisaWSGIMiddleware(app, resolver=CachedResolver(resolver()), paths=[PATH])
+    if variant in HOOK_VARIANTS:
+        return AinisaWSGIMiddleware(
+            app,
+            resolver=CachedResolver(resolver()),
+            paths=[PATH],
+            on_decision=decision_hook(variant),
+        )
     if variant == "ours-sql":
         return AinisaWSGIMiddleware(app, resolver=sql_resolver(), paths=[PATH])
     if variant == "floor":

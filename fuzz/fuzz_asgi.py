@@ -1,5 +1,9 @@
 """Fuzz the whole ASGI path: AinisaMiddleware in front of a Starlette-parsing app.
 
+Each input is also a WebSocket connection: its body as the first frame (text),
+then as a later frame, then as a binary frame, checked by the frame properties
+of tests/hardening/websocket_harness.py.
+
 python fuzz/fuzz_asgi.py fuzz/corpus -max_total_time=60
 """
 
@@ -15,9 +19,14 @@ with atheris.instrument_imports(include=["ainisa_middleware"]):
     from tests.hardening.harness import drive_asgi, http_scope, make_asgi
     from tests.hardening.strategies import BUSINESSES
     from tests.hardening.views import check_answer, check_passed
+    from tests.hardening.websocket_harness import Setup, check_connection, drive
+
+from ainisa_middleware import verify_user_hash
 
 APPS = {mode: make_asgi(mode=mode) for mode in ("strip", "enforce")}
 RUNNER = asyncio.Runner(debug=False)
+SETUPS = [Setup("strip"), Setup("enforce")]
+SECRETS = BUSINESSES["w_pro"].secrets
 
 
 def test_one_input(data: bytes) -> None:
@@ -29,6 +38,17 @@ def test_one_input(data: bytes) -> None:
                 check_answer(outcome.status, outcome.headers, outcome.body)
         elif outcome.seen.user is not None:
             check_passed(outcome.seen, req.sent, BUSINESSES)
+    text = req.body.decode("utf-8", "replace")  # a text frame is UTF-8
+    frames: list[str | bytes] = [text, text, req.body]
+
+    def may_verify(user_id: str | None) -> bool:
+        return user_id is not None and any(
+            verify_user_hash(SECRETS, user_id, h) for h in req.sent.hashes
+        )
+
+    for setup in SETUPS:
+        seen = RUNNER.run(drive(setup, "widget_id=w_pro", frames))
+        check_connection(seen, frames, False, may_verify)
 
 
 if __name__ == "__main__":

@@ -382,15 +382,15 @@ def test_lifespan_through_starlette_test_client() -> None:
     assert started == [True]
 
 
-def test_websocket_scope_passes_through() -> None:
+def test_websocket_scope_outside_the_paths_passes_through() -> None:
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         await websocket.send_text("hello")
         await websocket.close()
 
-    app = Starlette(routes=[WebSocketRoute("/chat/ws", ws)])
+    app = Starlette(routes=[WebSocketRoute("/live/ws", ws)])
     app.add_middleware(AinisaMiddleware, resolver=RESOLVER, paths=["/chat"])
-    with TestClient(app).websocket_connect("/chat/ws") as connection:
+    with TestClient(app).websocket_connect("/live/ws") as connection:
         assert connection.receive_text() == "hello"
 
 

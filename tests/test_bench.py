@@ -143,3 +143,22 @@ def test_callgrind_counts_instructions_of_every_variant(tmp_path: Path) -> None:
     row = next(line for line in text.splitlines() if line.startswith("| wsgi | 200 B"))
     bare, ours, floor = (float(cell.replace(",", "")) for cell in row.split("|")[3:6])
     assert bare > 50_000 and ours > 0 and floor > 0  # real counts, not zeros
+
+
+@pytest.mark.parametrize("host", ["asgi", "wsgi"])
+def test_the_hook_variants_answer_as_ours_and_the_table_compares_them(host: str) -> None:
+    from bench import hooks
+    from bench.variants import HOOK_VARIANTS
+
+    build, drive = (asgi_app, ASGIDriver) if host == "asgi" else (wsgi_app, WSGIDriver)
+    request = workload.build("verified", 200)
+    for variant in HOOK_VARIANTS:
+        driver = drive(build(variant))
+        try:
+            assert driver.outcome(request) == (200, "verified"), variant
+        finally:
+            driver.close()
+    per = {"bare": 10.0, "ours": 30.0, "ours-hook": 31.0, "ours-prom": 32.0, "ours-otel": 33.0}
+    table = hooks.table({host: per}, "µs")
+    assert f"| {host} | no-op hook | 21.0 | +1.0 (+5.0%) |" in table
+    assert f"| {host} | OpenTelemetry | 23.0 | +3.0 (+15.0%) |" in table

@@ -29,6 +29,7 @@ GOOD: dict[str, Any] = {
     "resolver_timeout": DEFAULT_RESOLVER_TIMEOUT,
     "max_form_fields": DEFAULT_MAX_FORM_FIELDS,
     "max_upload_size": DEFAULT_MAX_UPLOAD_SIZE,
+    "on_decision": None,
 }
 KEYWORDS = list(GOOD)
 
@@ -257,6 +258,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         resolver_timeout=0,
         max_form_fields=0,
         max_upload_size=-1,
+        on_decision="not callable",
         names=names,
     )
     assert [problem.split(" ", 1)[0].rstrip(":") for problem in problems] == [
@@ -267,6 +269,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         "AINISA['MAX_FORM_FIELDS']",
         "AINISA['MAX_UPLOAD_SIZE']",
         "AINISA['RESOLVER_TIMEOUT']",
+        "AINISA['ON_DECISION']",
     ]
     assert collect_problems(**{**GOOD, "resolver": None}, names=names)[0].startswith(
         "AINISA['RESOLVER'] is required"

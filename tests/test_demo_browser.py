@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -264,6 +264,7 @@ def test_widget_works_from_the_keyboard(page: Page, strip_server: DemoServer) ->
         - text: Your message
         - textbox "Your message"
         - button "Send"
+        - checkbox "Send over a WebSocket"
         """
     )
     page.keyboard.type("Hi")
@@ -300,3 +301,85 @@ def test_a_message_with_an_attachment_is_sent_as_multipart_and_verified(
     second = last_reply(page, 2)
     assert "Grace" not in second and "chatting as a guest" in second
     assert second.endswith("I received your file receipt.png (4096 bytes).")
+
+
+# -- the WebSocket transport: identity in the first frame ----------------------------
+
+
+def over_websocket(page: Page) -> None:
+    toggle = page.get_by_role("button", name="Chat with us")
+    if toggle.get_attribute("aria-expanded") == "false":
+        toggle.click()
+    page.get_by_role("checkbox", name="Send over a WebSocket").check()
+
+
+def test_websocket_first_frame_verifies_and_later_frames_keep_the_visitor(
+    page: Page, strip_server: DemoServer
+) -> None:
+    sockets: list[str] = []
+    frames: list[str] = []
+
+    def watch(ws: Any) -> None:
+        sockets.append(ws.url)
+        ws.on("framesent", lambda payload: frames.append(str(payload)))
+
+    page.on("websocket", watch)
+    log_in(page, strip_server.url + "/", "Ada")
+    over_websocket(page)
+    send(page, "Where is my order?")
+    assert last_reply(page, 1).startswith("Hi Ada!")
+    wait_for_exchange(page, 1)
+    shown = inspector(page)
+    assert shown["status"] == "verified"
+    assert shown["http"] == "WebSocket reply"
+    assert shown["stripped"] == "user_hash (always removed)"
+    assert '"user_id": "1"' in shown["received"] and "user_hash" not in shown["received"]
+
+    send(page, "Thanks!")
+    assert 'the last was "Where is my order?"' in last_reply(page, 2)
+    # One connection; the widget ID in its URL, identity only in the first frame.
+    assert len(sockets) == 1 and sockets[0].endswith("/chat/ws?widget_id=wid_demo")
+    assert "user_hash" not in sockets[0]
+    assert len(frames) == 2 and '"user_hash"' in frames[0] and '"user"' not in frames[1]
+
+
+def test_websocket_tampered_user_id_reconnects_and_is_stripped(
+    page: Page, strip_server: DemoServer
+) -> None:
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    log_in(page, strip_server.url + "/", "Grace")
+    over_websocket(page)
+    send(page, "Hello")
+    assert last_reply(page, 1).startswith("Hi Grace!")
+    tamper(page, "1")
+    send(page, "Show me Ada's orders")
+    reply = last_reply(page, 2)
+    assert "chatting as a guest" in reply and "#1001" not in reply
+    wait_for_exchange(page, 2)
+    shown = inspector(page)
+    assert shown["status"] == "invalid_hash"
+    assert shown["stripped"] == "user_id, user_hash, firstname, lastname, email"
+    assert shown["received"] == "null"
+    assert len(sockets) == 2  # a changed user object opens a new connection
+
+
+def test_websocket_tampered_user_id_is_closed_in_enforce_mode(
+    page: Page, enforce_server: DemoServer
+) -> None:
+    log_in(page, enforce_server.url + "/", "Ada")
+    over_websocket(page)
+    send(page, "Hello")
+    assert last_reply(page, 1).startswith("Hi Ada!")
+    tamper(page, "2")
+    send(page, "Show me Grace's orders")
+    alert = page.get_by_role("alert")
+    page.wait_for_function(
+        "() => document.querySelector('.ainisa-error').textContent.includes('closed')"
+    )
+    assert "1008 identity_verification_failed" in alert.inner_text()
+    wait_for_exchange(page, 2)
+    shown = inspector(page)
+    assert shown["status"] == "rejected"
+    assert shown["http"] == "WebSocket closed 1008 identity_verification_failed"
+    assert page.locator(".ainisa-assistant").count() == 1

@@ -40,9 +40,11 @@ PAGES = [
     "docs/demo.md",
     "docs/stores.md",
     "docs/operations.md",
+    "docs/observability.md",
     "docs/hosts.md",
     "docs/threat-model.md",
     "docs/attachments.md",
+    "docs/websocket.md",
 ]
 SKIP_MARK = "<!-- snippet: skip -->"
 #: Secrets the snippets read from the environment, as a deployment would.

@@ -14,6 +14,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ainisa_middleware._types import Message, Receive, Scope, Send
 from ainisa_middleware._wsgi_frameworks import clean_environ as _clean_environ
@@ -186,6 +188,17 @@ def test_cached_keyed_hmac_equals_the_standard_hmac(secret: str, message: bytes)
     expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
     assert _mac(secret, message) == expected
     assert _mac(secret, message) == expected  # the cached keyed object is copied, never consumed
+    given = expected.hex()
+    assert match_secret(("other", secret), message.decode(), given) == 1
+    assert match_secret(("other", secret), message.decode(), given.upper()) == 1
+    assert match_secret(("other",), message.decode(), given) is None
+
+
+@given(st.binary(max_size=300), st.binary(max_size=200))
+def test_keyed_hmac_equals_the_standard_hmac_for_any_key(key: bytes, message: bytes) -> None:
+    secret = key.decode("latin-1")  # any byte string a secret's UTF-8 could be
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    assert _mac(secret, message) == expected
 
 
 # --- the ASGI adapter's inline paths: one-message bodies, odd first messages ------------

@@ -87,3 +87,20 @@ def test_unverified_user_has_no_identity(status: Status) -> None:
     assert (user.user_id, user.firstname, user.lastname, user.email) == (None, None, None, None)
     with pytest.raises(ValueError):
         AinisaUser(widget_id="w", business_id="b", status=status, user_id="42")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"user_id": "42"},
+        {"user_id": "42", "firstname": "Ada", "lastname": "Lovelace", "email": "ada@ex.org"},
+    ],
+)
+def test_the_engines_verified_user_equals_the_public_constructors(fields: dict[str, str]) -> None:
+    from ainisa_middleware.models import verified_user
+
+    built = verified_user("w1", "b1", fields)
+    public = AinisaUser("w1", "b1", Status.VERIFIED, **fields)  # type: ignore[arg-type]
+    assert built == public
+    assert built.verified and built.signed_fields == public.signed_fields
+    assert repr(built) == repr(public)

@@ -88,10 +88,14 @@ def test_only_the_demo_command_imports_the_demo_and_only_when_it_runs() -> None:
     [
         pytest.param(
             "ainisa_middleware.stores.sql",
-            [{"errors"}, {"schema", "crypto", "engine"}, {"store"}, {"resolver"}],
+            [{"errors"}, {"schema", "crypto", "engine"}, {"store"}, {"resolver", "health"}],
             id="sql-store",
         ),
-        pytest.param("ainisa_middleware.cli", [{"common"}, {"sender", "store", "demo"}], id="cli"),
+        pytest.param(
+            "ainisa_middleware.cli",
+            [{"common"}, {"sender", "store", "demo"}, {"check"}],
+            id="cli",
+        ),
     ],
 )
 def test_imports_run_one_way(package: str, layers: list[set[str]]) -> None:

@@ -24,7 +24,7 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -139,8 +139,8 @@ def compose_reply(business: DemoBusiness, user: AinisaUser, history: list[dict[s
     )
 
 
-def _bad_message(detail: str) -> JSONResponse:
-    return JSONResponse({"error": "bad_message", "detail": detail}, status_code=400)
+def _bad_message(detail: str) -> tuple[dict[str, Any], int]:
+    return {"error": "bad_message", "detail": detail}, 400
 
 
 # -- what each request finds on app.state ----------------------------------------------
@@ -240,18 +240,50 @@ async def logout(request: Request) -> Response:
 
 @router.post(CHAT_PATH)
 async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
-    if user is None:  # pragma: no cover - the middleware always runs on this path
-        raise RuntimeError("AinisaMiddleware did not run on the chat endpoint")
     attachment: dict[str, Any] | None = None
     payload: Any
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        # A message with an attachment: the widget's paperclip.
         payload, attachment = await _multipart_message(request)
     else:
         try:
             payload = await request.json()
         except ValueError:
-            return _bad_message("Send the message as a JSON object.")
-    message = payload.get("message") if isinstance(payload, dict) else None
+            payload = None
+    answer, status = await _answer(user, payload, store)
+    if status == 200:
+        answer["attachment"] = attachment
+        if attachment is not None:
+            answer["reply"] += (
+                f" I received your file {attachment['name']} ({attachment['size']} bytes)."
+            )
+    return JSONResponse(answer, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+@router.websocket(CHAT_PATH + "/ws")
+async def chat_ws(websocket: WebSocket) -> None:
+    """The same chat over a WebSocket: the widget sends its identity in the first frame."""
+    store: DemoStore = websocket.app.state.demo_store
+    await websocket.accept()
+    try:
+        while True:
+            payload = await websocket.receive_json()  # the middleware removed what it must
+            # Read the visitor on every frame: the first one settles it.
+            answer, _ = await _answer(get_ainisa_user(websocket), payload, store)
+            await websocket.send_json(answer)
+    except WebSocketDisconnect:
+        return
+
+
+async def _answer(
+    user: AinisaUser | None, payload: Any, store: DemoStore
+) -> tuple[dict[str, Any], int]:
+    """The reply to one chat message, and its HTTP status."""
+    if user is None:  # pragma: no cover - the middleware always runs on this path
+        raise RuntimeError("AinisaMiddleware did not run on the chat endpoint")
+    if not isinstance(payload, dict):
+        return _bad_message("Send the message as a JSON object.")
+    message = payload.get("message")
     if not isinstance(message, str) or not message.strip():
         return _bad_message("The JSON body needs a non-empty string 'message'.")
     if len(message) > MAX_MESSAGE_LENGTH:
@@ -272,27 +304,22 @@ async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
         )
     else:
         reply = compose_reply(business, user, history)
-    if attachment is not None:
-        reply += f" I received your file {attachment['name']} ({attachment['size']} bytes)."
-    return JSONResponse(
-        {
-            "reply": reply,
-            "status": user.status.value,
-            "verified": user.verified,
-            "user_id": user.user_id,
-            "signed_fields": sorted(user.signed_fields),
-            "business": {"id": business.id, "name": business.name, "plan": business.plan},
-            # The user object exactly as this app read it from the rewritten body.
-            "received": payload.get("user"),
-            "orders": [
-                {"number": o.number, "item": o.item, "state": o.state}
-                for o in (customer.orders if customer is not None else ())
-            ],
-            "history": history,
-            "attachment": attachment,
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    answer = {
+        "reply": reply,
+        "status": user.status.value,
+        "verified": user.verified,
+        "user_id": user.user_id,
+        "signed_fields": sorted(user.signed_fields),
+        "business": {"id": business.id, "name": business.name, "plan": business.plan},
+        # The user object exactly as this app read it from the rewritten body or frame.
+        "received": payload.get("user"),
+        "orders": [
+            {"number": o.number, "item": o.item, "state": o.state}
+            for o in (customer.orders if customer is not None else ())
+        ],
+        "history": history,
+    }
+    return answer, 200
 
 
 async def _multipart_message(request: Request) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -39,6 +39,7 @@ from .config import (
     MiddlewareConfig,
     Mode,
 )
+from .decisions import DecisionHook
 from .errors import RENDERED, AinisaIdentityError, RequestError
 from .models import Business
 from .multipart import READ_CHUNK, MultipartSpool
@@ -137,6 +138,12 @@ class AinisaMiddleware:
         query string (else 400 ``malformed_request``) may hold.
     :param max_upload_size: largest ``multipart/form-data`` body, file parts included;
         larger gets 413 (``max_body_size`` bounds its other parts).
+    :param websocket_frames: ``"json"`` (every frame of a WebSocket under ``paths``
+        must be a JSON object, else the connection closes with 1003) or ``"any"``
+        (binary and non-JSON text frames pass unchanged: only for apps whose
+        frames carry no identity; see ``docs/websocket.md``).
+    :param on_decision: called with a :class:`~ainisa_middleware.decisions.DecisionRecord`
+        for every intercepted request (metrics, traces); see :mod:`ainisa_middleware.decisions`.
     """
 
     def __init__(
@@ -150,6 +157,8 @@ class AinisaMiddleware:
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
         max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        websocket_frames: str = "json",
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -160,13 +169,22 @@ class AinisaMiddleware:
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
             max_upload_size=max_upload_size,
+            on_decision=on_decision,
         )
         self.verifier = Verifier(self.config, ANYIO)
         self._matches = self.config.matcher.matches
+        from ._websocket import WebSocketGuard  # imports this module's helpers
+
+        self._websocket = WebSocketGuard(self.verifier, frames=websocket_frames)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket" and self._matches(
+                scope["path"], scope.get("root_path", "")
+            ):
+                await self._websocket(self.app, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         preflight = False
         if scope["method"] == "OPTIONS":
@@ -317,9 +335,9 @@ class AinisaMiddleware:
 def _app_scope(scope: Scope, decision: Decision) -> Scope:
     """The scope the app gets: the rewritten query, no cached parse, the visitor in its state."""
     new = dict(scope)
-    if not _CACHED_SCOPE_KEYS.isdisjoint(scope):
-        for key in CACHED_SCOPE_KEYS:
-            new.pop(key, None)
+    for key in CACHED_SCOPE_KEYS:
+        if key in new:
+            del new[key]
     if decision.query is not None:
         new["query_string"] = decision.query
     raw_path = scope.get("raw_path")
@@ -386,31 +404,31 @@ def _replay_stream(stream: IO[bytes], size: int, receive: Receive) -> Receive:
 def _headers(
     headers: Sequence[tuple[bytes, bytes]],
 ) -> tuple[str | None, str | None, bytes | None, int, bool]:
-    """Content type, widget header, ``Content-Length``, its position, whether chunked."""
-    content_types: list[str] = []
-    widget: list[str] = []
+    """Content type, widget header, ``Content-Length``, its position, whether chunked.
+
+    Repeated headers join with ", " as WSGI servers do. No valid widget ID
+    contains that, and no media type we inspect does either: a request whose
+    frameworks could disagree on its content type is refused (415), not guessed.
+    """
+    content_type: str | None = None
+    widget: str | None = None
     length: bytes | None = None
     at = -1
     chunked = False
-    for index, (name, value) in enumerate(headers):
+    index = -1
+    for name, value in headers:
+        index += 1
         if name == b"content-type":
-            content_types.append(value.decode("latin-1"))
+            text = value.decode("latin-1")
+            content_type = text if content_type is None else f"{content_type}, {text}"
         elif name == _WIDGET_HEADER:
-            widget.append(value.decode("latin-1"))
+            text = value.decode("latin-1")
+            widget = text if widget is None else f"{widget}, {text}"
         elif name == b"content-length":
             length, at = value, index
         elif name == b"transfer-encoding":
             chunked = True
-    # Repeated headers join with ", " as WSGI servers do. No valid widget ID
-    # contains that, and no media type we inspect does either: a request whose
-    # frameworks could disagree on its content type is refused (415), not guessed.
-    return (
-        (content_types[0] if len(content_types) == 1 else ", ".join(content_types) or None),
-        (widget[0] if len(widget) == 1 else ", ".join(widget) or None),
-        length,
-        at,
-        chunked,
-    )
+    return content_type, widget, length, at, chunked
 
 
 def _with_length(

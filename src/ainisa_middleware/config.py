@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeGuard, get_args
+from typing import TYPE_CHECKING, Literal, TypeGuard, get_args
 
 from .errors import ConfigurationError
 from .paths import PathMatcher
 from .resolvers import AnyResolver, check_resolver
+
+if TYPE_CHECKING:
+    from .decisions import DecisionHook
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -49,6 +52,8 @@ class MiddlewareConfig:
     resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT
     max_form_fields: int = DEFAULT_MAX_FORM_FIELDS
     max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE
+    #: called with a :class:`~ainisa_middleware.decisions.DecisionRecord` per decision
+    on_decision: DecisionHook | None = None
     matcher: PathMatcher = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +70,7 @@ class MiddlewareConfig:
         resolver_timeout: object = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
         max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
+        on_decision: object = None,
         names: dict[str, str] | None = None,
     ) -> MiddlewareConfig:
         """Validate the keywords; raise one :class:`ConfigurationError` naming every problem.
@@ -79,6 +85,7 @@ class MiddlewareConfig:
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
             max_upload_size=max_upload_size,
+            on_decision=on_decision,
             names=names,
         )
         if (
@@ -90,6 +97,7 @@ class MiddlewareConfig:
             or not _is_count(max_form_fields)
             or not _is_count(max_upload_size)
             or not _is_timeout(resolver_timeout)
+            or not _is_hook(on_decision)
         ):
             raise ConfigurationError(
                 "ainisa-middleware is not configured correctly:\n- " + "\n- ".join(problems)
@@ -102,6 +110,7 @@ class MiddlewareConfig:
             resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),
             max_form_fields=max_form_fields,
             max_upload_size=max_upload_size,
+            on_decision=on_decision,
         )
 
     def intercepts(self, path: str, root: str = "", *, preflight: bool = False) -> bool:
@@ -146,6 +155,10 @@ def _is_timeout(value: object) -> TypeGuard[float | int | None]:
     )
 
 
+def _is_hook(value: object) -> TypeGuard[DecisionHook | None]:
+    return value is None or callable(value)
+
+
 def collect_problems(
     *,
     resolver: object,
@@ -155,6 +168,7 @@ def collect_problems(
     resolver_timeout: object,
     max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
     max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
+    on_decision: object = None,
     names: dict[str, str] | None = None,
 ) -> list[str]:
     """Every configuration problem as one sentence each; shared with Django's checks."""
@@ -209,5 +223,10 @@ def collect_problems(
         problems.append(
             f"{name('resolver_timeout')} must be a positive number of seconds, or None "
             f"for no limit; not {resolver_timeout!r}."
+        )
+    if not _is_hook(on_decision):
+        problems.append(
+            f"{name('on_decision')} must be a callable taking a DecisionRecord, or None; "
+            f"not a {type(on_decision).__name__}."
         )
     return problems

@@ -4,12 +4,18 @@ Install the extra, ``pip install "ainisa-middleware[fastapi]"``, then::
 
     @app.post("/chat")
     async def chat(user: Annotated[AinisaUser, Depends(require_verified_user)]): ...
+
+Both work on WebSocket routes too (they take Starlette's ``HTTPConnection``,
+the base of ``Request`` and ``WebSocket``); there they see the connect's
+identity, so read ``get_ainisa_user(websocket)`` again after the first frame
+when the widget sends its identity there.
 """
 
 from __future__ import annotations
 
 try:
     from fastapi import Request
+    from fastapi.requests import HTTPConnection
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "FastAPI is not installed: install it with 'pip install \"ainisa-middleware[fastapi]\"'."
@@ -29,8 +35,8 @@ __all__ = [
 ]
 
 
-def get_ainisa_user(request: Request) -> AinisaUser | None:
-    """The visitor on this request, or ``None`` where the middleware did not run.
+def get_ainisa_user(request: HTTPConnection) -> AinisaUser | None:
+    """The visitor on this request or WebSocket, or ``None`` where the middleware did not run.
 
     Anonymous and unverified visitors are an :class:`AinisaUser` with
     ``verified`` false; check ``user.verified`` before trusting ``user.user_id``.
@@ -39,8 +45,11 @@ def get_ainisa_user(request: Request) -> AinisaUser | None:
     return user if isinstance(user, AinisaUser) else None
 
 
-def require_verified_user(request: Request) -> AinisaUser:
+def require_verified_user(request: HTTPConnection) -> AinisaUser:
     """The verified visitor; anyone else gets ``401 identity_required``.
+
+    On a WebSocket route the middleware denies the handshake instead (or closes
+    with 1008 ``identity_required`` once the app accepted).
 
     The 401 is answered by :class:`AinisaMiddleware` (added with
     ``app.add_middleware``), in the contract's JSON shape. An app that wraps

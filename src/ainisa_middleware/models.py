@@ -122,7 +122,33 @@ class AinisaUser:
             raise ValueError("an unverified AinisaUser carries no identity fields")
 
 
-_set = object.__setattr__
+# The slots' own setters: a frozen dataclass refuses __setattr__, and calling
+# each slot's descriptor skips the attribute lookup object.__setattr__ makes.
+(
+    _set_widget_id,
+    _set_business_id,
+    _set_status,
+    _set_user_id,
+    _set_firstname,
+    _set_lastname,
+    _set_email,
+    _set_verified,
+    _set_signed_fields,
+) = (
+    AinisaUser.__dict__[name].__set__
+    for name in (
+        "widget_id",
+        "business_id",
+        "status",
+        "user_id",
+        "firstname",
+        "lastname",
+        "email",
+        "verified",
+        "signed_fields",
+    )
+)
+_new = object.__new__
 _VERIFIED = Status.VERIFIED
 
 
@@ -132,14 +158,14 @@ def verified_user(widget_id: str, business_id: str, fields: dict[str, str]) -> A
     The same object ``AinisaUser(..., status=Status.VERIFIED, ...)`` makes, without
     re-checking what the engine has just established (one call instead of two).
     """
-    user = object.__new__(AinisaUser)
-    _set(user, "widget_id", widget_id)
-    _set(user, "business_id", business_id)
-    _set(user, "status", _VERIFIED)
-    _set(user, "user_id", fields["user_id"])
-    _set(user, "firstname", fields.get("firstname"))
-    _set(user, "lastname", fields.get("lastname"))
-    _set(user, "email", fields.get("email"))
-    _set(user, "verified", True)
-    _set(user, "signed_fields", SIGNED_FIELDS)
+    user = _new(AinisaUser)
+    _set_widget_id(user, widget_id)
+    _set_business_id(user, business_id)
+    _set_status(user, _VERIFIED)
+    _set_user_id(user, fields["user_id"])
+    _set_firstname(user, fields.get("firstname"))
+    _set_lastname(user, fields.get("lastname"))
+    _set_email(user, fields.get("email"))
+    _set_verified(user, True)
+    _set_signed_fields(user, SIGNED_FIELDS)
     return user

@@ -7,45 +7,47 @@ taken does not reveal which secret, if any, matched.
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Sequence
 from functools import lru_cache
 from hmac import compare_digest
-
-
-def _one_shot() -> Callable[[bytes, bytes, str], bytes]:
-    """OpenSSL's one-shot HMAC, which ``hmac.digest`` calls: one C call, no Python frame."""
-    try:
-        from _hashlib import hmac_digest
-    except ImportError:  # pragma: no cover - a Python built without OpenSSL
-        return hmac.digest
-    return hmac_digest
-
-
-_digest = _one_shot()
+from typing import Any
 
 __all__ = ["HASH_LENGTH", "match_secret", "user_hash", "verify_user_hash"]
 
 #: Length of a well-formed hash: 32 bytes of SHA-256 as hex.
 HASH_LENGTH = 64
+_BLOCK = 64  # SHA-256's block size, the length HMAC pads its key to
+_INNER = bytes(b ^ 0x36 for b in range(256))
+_OUTER = bytes(b ^ 0x5C for b in range(256))
 
 
 @lru_cache(maxsize=4096)
-def _keyed(secret: str) -> hmac.HMAC:
-    """An HMAC-SHA256 object keyed with ``secret``, to copy for each message.
+def _keyed(secret: str) -> tuple[Any, Any]:
+    """SHA-256 states that have absorbed the inner and outer padded keys (RFC 2104).
 
-    Keying hashes the padded key twice; doing it once per secret and copying
-    the keyed object per message is the standard library's own fast path
-    (OpenSSL underneath) and the cheapest correct way measured here.
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)). The two padded-key blocks
+    are the same for every message, so they are hashed once per secret and the
+    states copied per message: five OpenSSL calls, where ``hmac.digest``
+    (``_hashlib.hmac_digest``) looks the digest up by name and keys a new
+    context on every call, twice the time (``tests/test_fast_paths.py`` checks
+    the result against :mod:`hmac` for keys of every length).
     """
-    return hmac.new(secret.encode("utf-8"), digestmod="sha256")
+    key = secret.encode("utf-8")
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_INNER)), hashlib.sha256(key.translate(_OUTER))
 
 
 def _mac(secret: str, message: bytes) -> bytes:
     """HMAC-SHA256 of ``message`` under ``secret``, as raw bytes."""
-    mac = _keyed(secret).copy()
-    mac.update(message)
-    return mac.digest()
+    inner, outer = _keyed(secret)
+    inner = inner.copy()
+    inner.update(message)
+    outer = outer.copy()
+    outer.update(inner.digest())
+    return outer.digest()  # type: ignore[no-any-return]
 
 
 def _message(user_id: str | int) -> bytes:
@@ -89,19 +91,14 @@ def _hash_bytes(candidate: object) -> bytes | None:
     return raw if len(raw) == HASH_LENGTH // 2 else None
 
 
-@lru_cache(maxsize=4096)
-def _key(secret: str) -> bytes:
-    return secret.encode("utf-8")
-
-
 def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) -> int | None:
     """Return the position of the secret that signed ``candidate``, or ``None``.
 
     Every secret is tried, even after a match, so timing does not tell an
     attacker which one matched or how many a business holds beyond the first.
-    Runs on every verified request: one-shot ``hmac.digest`` (OpenSSL, no
-    Python-level HMAC object) per secret, and the checks of :func:`_hash_bytes`
-    and :func:`_message` written in line.
+    Runs on every verified request: the HMAC of :func:`_mac` per secret from
+    its keyed states, and the checks of :func:`_hash_bytes` and
+    :func:`_message`, all written in line.
     """
     # Checked before any comparison: compare_digest raises TypeError on a
     # non-ASCII str, and a malformed hash must simply be "no match".
@@ -123,7 +120,13 @@ def match_secret(secrets: Sequence[str], user_id: str | int, candidate: object) 
         return None
     found: int | None = None
     for index, secret in enumerate(secrets):
-        if compare_digest(_digest(_key(secret), message, "sha256"), given) and found is None:
+        # _mac written in line: this runs for every secret of every verified request.
+        inner, outer = _keyed(secret)
+        inner = inner.copy()
+        inner.update(message)
+        outer = outer.copy()
+        outer.update(inner.digest())
+        if compare_digest(outer.digest(), given) and found is None:
             found = index
     return found
 

@@ -258,8 +258,10 @@ def user_script(
         string. ``None`` or ``""`` is a guest.
     :param secret: the business's secret key; the hash is computed here.
     :param user_hash: a hash computed earlier with the same secret (64 hex).
-    :param firstname, lastname, email: optional; not covered by the hash, so the
-        chat can show them but must not trust them.
+    :param firstname: optional; like ``lastname`` and ``email``, not covered by the
+        hash, so the chat can show it but must not trust it.
+    :param lastname: optional, unsigned.
+    :param email: optional, unsigned.
     :param nonce: the page's Content-Security-Policy nonce, if it uses one.
     :param consent: when false, nothing personal is rendered: the visitor is a guest.
     :param guest: ``"empty"`` (the default) renders the guide's guest object with

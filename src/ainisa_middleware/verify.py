@@ -8,15 +8,19 @@ for a sync resolver on an event loop, the timeout, never failing open);
 Each intercepted request produces exactly one log record on the
 ``ainisa_middleware`` logger, with the widget, the business, the status and the
 secret that matched (by id or position), and never a secret, a hash or an email.
+The same moments call the ``on_decision`` hook, when one is configured, with a
+:class:`~ainisa_middleware.decisions.DecisionRecord` (see :mod:`.decisions`).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
-from functools import partial
+from time import perf_counter
 from typing import Any, NamedTuple
 
 from .config import MiddlewareConfig
+from .decisions import DecisionRecord, Outcome, Transport, call_hook, resolver_time
 from .models import AinisaUser, Business, Status, verified_user
 from .request import BodyKind, ParsedRequest, Source, parse_request
 from .resolvers import ASYNCIO, Runtime, _checked, async_caller, resolver_method, sync_caller
@@ -45,7 +49,7 @@ class Decision(NamedTuple):
     query: bytes | None = None
 
 
-_decision = tuple.__new__
+_decision = _record = tuple.__new__
 _JSON, _FORM, _QUERY = Source.JSON, Source.FORM, Source.QUERY
 _JSON_BODY, _FORM_BODY = BodyKind.JSON, BodyKind.FORM
 _VERIFIED, _DISABLED = Status.VERIFIED, Status.IDENTITY_DISABLED
@@ -113,12 +117,38 @@ class Verifier:
         self._call = sync_caller(resolver, config.resolver_timeout, runtime)
         self._acall = async_caller(resolver, runtime)
         self._deadline = runtime.deadline
+        #: the ``on_decision`` hook; ``None`` costs each request one attribute test
+        self._on_decision = config.on_decision
+        #: what the hook's records name as the transport (see :meth:`for_transport`)
+        self.transport: Transport = "http"
+        limit, fields = config.max_body_size, config.max_form_fields
+
+        def inspect(
+            content_type: str | None, widget_header: str | None, query_string: bytes, body: bytes
+        ) -> ParsedRequest:
+            # A closure, not functools.partial: a partial holding keywords merges
+            # them into a new dict on every call, twice the cost of this frame.
+            return parse_request(
+                content_type,
+                widget_header,
+                query_string,
+                body,
+                max_body_size=limit,
+                max_form_fields=fields,
+            )
+
         #: :func:`~ainisa_middleware.request.parse_request` with this configuration's limits
-        self.inspect = partial(
-            parse_request,
-            max_body_size=config.max_body_size,
-            max_form_fields=config.max_form_fields,
-        )
+        self.inspect = inspect
+
+    def for_transport(self, transport: Transport) -> Verifier:
+        """This verifier, its records naming ``transport``: a WebSocket guard's own.
+
+        A shallow copy: the configuration, the resolver bridges and the parser
+        are shared (a verifier holds no per-request state).
+        """
+        twin = copy.copy(self)
+        twin.transport = transport
+        return twin
 
     # -- the business ----------------------------------------------------------
 
@@ -129,6 +159,8 @@ class Verifier:
         """
         if self._peek is None:
             return None
+        if self._on_decision is not None and resolver_time.get() is not None:
+            resolver_time.set(None)  # answered from memory: no earlier request's time
         try:  # a peek that fails is a resolver that fails: never a 500, never a pass
             found, business = self._peek(widget_id)
             if not found:
@@ -145,11 +177,14 @@ class Verifier:
 
     def lookup(self, widget_id: str) -> Business | str:
         """The business, or the error code to answer (logged here): for sync hosts."""
+        start = perf_counter() if self._on_decision is not None else None
         try:
             result = _checked(self._call(widget_id), self._resolver)
         except Exception as exc:  # a failing or slow store: never fail open
+            _timed(start)
             self.log_error("resolver_unavailable", widget_id, exc)
             return "resolver_unavailable"
+        _timed(start)
         return self._found(widget_id, result)
 
     async def alookup(self, widget_id: str) -> Business | str:
@@ -158,12 +193,15 @@ class Verifier:
         Bounded by ``resolver_timeout``; a sync resolver runs in a worker thread
         that a timeout abandons (Python cannot stop it) while the request gets 503.
         """
+        start = perf_counter() if self._on_decision is not None else None
         try:
             async with self._deadline(self._timeout):
                 result = _checked(await self._acall(widget_id), self._resolver)
         except Exception as exc:  # a failing or slow store: never fail open
+            _timed(start)
             self.log_error("resolver_unavailable", widget_id, exc)
             return "resolver_unavailable"
+        _timed(start)
         return self._found(widget_id, result)
 
     def _found(self, widget_id: str, business: Business | None) -> Business | str:
@@ -190,6 +228,8 @@ class Verifier:
         level = logging.INFO if error is None else logging.WARNING
         if logger.isEnabledFor(level):  # checked here: most processes log no INFO
             self._log(level, parsed.widget_id, business, status, error, matched)
+        if self._on_decision is not None:
+            self._report(parsed, business, status, error, matched)
         if error is not None:
             return _decision(Decision, (None, error, None, None))
 
@@ -213,6 +253,8 @@ class Verifier:
         self, code: str, widget_id: str | None = None, exc: BaseException | None = None
     ) -> None:
         """Log a request the middleware answered before reaching a decision."""
+        if self._on_decision is not None:
+            self._report_error(code, widget_id)
         if logger.isEnabledFor(logging.WARNING):
             extra: dict[str, Any] = {
                 "ainisa_widget_id": widget_id,
@@ -253,3 +295,51 @@ class Verifier:
                 "ainisa_secret": secret,
             },
         )
+
+    def _report(
+        self,
+        parsed: ParsedRequest,
+        business: Business,
+        status: Status,
+        error: str | None,
+        matched: int | None,
+    ) -> None:
+        outcome: Outcome
+        if error is not None:
+            outcome = "rejected"
+        elif status is _VERIFIED or parsed.source is None:
+            outcome = "passed"  # nothing unverified to remove
+        else:
+            outcome = "stripped"
+        record = _record(
+            DecisionRecord,
+            (
+                parsed.widget_id,
+                business.id,
+                status,
+                outcome,
+                error,
+                self.transport,
+                business.secret_label(matched) if matched is not None else None,
+                resolver_time.get(),
+            ),
+        )
+        call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
+
+    def _report_error(self, code: str, widget_id: str | None) -> None:
+        # Only the resolver's own answers took resolver time; any other refusal came
+        # before the resolver was asked (a value left by an earlier request is not ours).
+        seconds = resolver_time.get() if code in _RESOLVER_CODES else None
+        record = _record(
+            DecisionRecord, (widget_id, None, None, "rejected", code, self.transport, None, seconds)
+        )
+        call_hook(self._on_decision, record)  # type: ignore[arg-type]  # tested not None
+
+
+_RESOLVER_CODES = frozenset({"unknown_widget", "resolver_unavailable"})
+
+
+def _timed(start: float | None) -> None:
+    """Record the resolver's time for the hook (``start`` is ``None`` without one)."""
+    if start is not None:
+        resolver_time.set(perf_counter() - start)

@@ -42,6 +42,7 @@ from .config import (
     MiddlewareConfig,
     Mode,
 )
+from .decisions import DecisionHook
 from .errors import RENDERED, RequestError
 from .multipart import MultipartSpool
 from .paths import is_cors_preflight
@@ -102,6 +103,8 @@ class AinisaWSGIMiddleware:
         query string (else 400 ``malformed_request``) may hold.
     :param max_upload_size: largest ``multipart/form-data`` body, file parts included;
         larger gets 413 (``max_body_size`` bounds its other parts).
+    :param on_decision: called with a :class:`~ainisa_middleware.decisions.DecisionRecord`
+        for every intercepted request (metrics, traces); see :mod:`ainisa_middleware.decisions`.
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class AinisaWSGIMiddleware:
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
         max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
+        on_decision: DecisionHook | None = None,
     ) -> None:
         self.app = app
         self.config = MiddlewareConfig.build(
@@ -125,6 +129,7 @@ class AinisaWSGIMiddleware:
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
             max_upload_size=max_upload_size,
+            on_decision=on_decision,
         )
         self.verifier = Verifier(self.config)
         self._matches = self.config.matcher.matches

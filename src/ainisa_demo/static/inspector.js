@@ -21,6 +21,9 @@
 
   // A field was stripped when the widget sent a value and the backend did not get it.
   function stripped(sentUser, received) {
+    if (!sentUser) {
+      return []; // a later WebSocket frame: the message alone
+    }
     return FIELDS.filter(function (field) {
       var value = sentUser[field];
       if (value === "" || value === undefined || value === null) {
@@ -35,10 +38,17 @@
     var body = detail.body || {};
     var status = byId("inspector-status");
     byId("inspector-sent").textContent = shown(detail.sent);
-    byId("inspector-http").textContent = detail.status
-      ? String(detail.status) + (body.error ? " " + body.error : "")
-      : "no answer";
-    if (detail.status >= 200 && detail.status < 300) {
+    var overSocket = detail.transport === "websocket";
+    var error = body.error ? " " + body.error : "";
+    if (overSocket) {
+      // 101: a reply on the open connection; otherwise the code it was closed with.
+      byId("inspector-http").textContent =
+        detail.status === 101 ? "WebSocket reply" : "WebSocket closed " + detail.status + error;
+    } else {
+      byId("inspector-http").textContent = detail.status ? String(detail.status) + error : "no answer";
+    }
+    var answered = overSocket ? detail.status === 101 && !body.error : detail.status >= 200 && detail.status < 300;
+    if (answered) {
       status.textContent = body.status;
       status.setAttribute("data-status", body.status);
       byId("inspector-received").textContent = shown(body.received === undefined ? null : body.received);

@@ -13,11 +13,22 @@
  *
  * A message with an attachment (the paperclip) is POSTed as multipart/form-data
  * instead: the message, each non-empty field of window.ainisaUser as a text part
- * of its own name, and the file as the part "file".
+ * of its own name, and the file as the part "file" (over HTTP in WebSocket mode too).
+ *
+ * With "Send over a WebSocket" checked (or data-transport="websocket"), it
+ * holds a WebSocket to the endpoint plus "/ws" (data-ws-endpoint to change it),
+ * names the widget in the connect URL (?widget_id=...) and sends the user object
+ * in the first frame only: a connect URL lands in access logs, a frame does not.
+ * Later frames carry the message alone; the middleware settled the identity on
+ * the first. When window.ainisaUser changes, the widget reconnects, since a
+ * connection's identity never changes. A connection the server closes shows its
+ * close code and reason (the error code) as an alert.
  *
  * After each exchange the widget dispatches an "ainisa:exchange" event on window
- * whose detail is {sent, status, body}: what it sent and what came back, so a
- * page can show both (the demo's inspector does).
+ * whose detail is {sent, status, body, transport}: what it sent and what came
+ * back ("status" is the HTTP status, or for a WebSocket 101 for a reply and the
+ * close code for a closed connection), so a page can show both (the demo's
+ * inspector does).
  */
 (function () {
   "use strict";
@@ -30,6 +41,9 @@
   var scriptUrl = new URL(script.src, document.baseURI);
   var widgetId = script.getAttribute("data-widget-id") || scriptUrl.searchParams.get("widget_id");
   var endpoint = new URL(script.getAttribute("data-endpoint") || "/chat", scriptUrl).href;
+  var wsEndpoint = new URL(script.getAttribute("data-ws-endpoint") || endpoint + "/ws");
+  wsEndpoint.protocol = wsEndpoint.protocol === "https:" ? "wss:" : "ws:";
+  wsEndpoint.searchParams.set("widget_id", widgetId || "");
   var uid = 0;
 
   function el(tag, attrs, text) {
@@ -93,6 +107,10 @@
     attachLabel.setAttribute("aria-label", "Attach a file");
     var attached = el("p", { class: "ainisa-attached", "aria-live": "polite" });
     var send = el("button", { type: "submit", class: "ainisa-send" }, "Send");
+    var transport = el("label", { class: "ainisa-transport" });
+    var useSocket = el("input", { type: "checkbox", name: "websocket" });
+    useSocket.checked = script.getAttribute("data-transport") === "websocket";
+    transport.append(useSocket, " Send over a WebSocket");
     var close = el("button", { type: "button", class: "ainisa-close", "aria-label": "Close chat" }, "\u00d7");
 
     form.append(label, input, attachLabel, attach, send, attached);
@@ -100,7 +118,7 @@
       var file = attach.files && attach.files[0];
       attached.textContent = file ? "Attached: " + file.name : "";
     });
-    panel.append(close, title, log, alert, form);
+    panel.append(close, title, log, alert, form, transport);
     root.append(panel, toggle);
     document.body.appendChild(root);
 
@@ -133,14 +151,106 @@
       }
     });
 
+    function busy(on) {
+      send.disabled = on;
+      if (on) {
+        log.setAttribute("aria-busy", "true");
+      } else {
+        log.removeAttribute("aria-busy");
+        input.focus();
+      }
+    }
+
+    function exchanged(sent, status, body, kind) {
+      window.dispatchEvent(
+        new CustomEvent("ainisa:exchange", { detail: { sent: sent, status: status, body: body, transport: kind } })
+      );
+    }
+
+    // -- the WebSocket transport: one connection, identity in its first frame --
+    var socket = null;
+    var socketUser = null;
+    var waiting = [];
+
+    function finish(socketClosed, event) {
+      var next = waiting.shift();
+      if (!next) {
+        return;
+      }
+      if (!socketClosed) {
+        var body = {};
+        try {
+          body = JSON.parse(event.data);
+        } catch (error) {
+          body = {};
+        }
+        if (typeof body.reply === "string") {
+          say("assistant", body.reply);
+        } else {
+          alert.textContent = "Message not delivered: " + (body.detail || "the chat did not answer.");
+        }
+        exchanged(next, 101, body, "websocket");
+      } else {
+        var reason = event.reason || "";
+        alert.textContent =
+          "Message not delivered: the chat closed the connection (" + event.code + (reason ? " " + reason : "") + ")";
+        exchanged(next, event.code, { error: reason || "closed" }, "websocket");
+        waiting = [];
+      }
+      busy(false);
+    }
+
+    function overSocket(message) {
+      var user = currentUser();
+      var userKey = JSON.stringify(user);
+      if (socket && socket.readyState <= 1 && socketUser === userKey) {
+        var frame = { message: message };
+        waiting.push(frame);
+        socket.send(JSON.stringify(frame));
+        return;
+      }
+      if (socket) {
+        socket.close(1000);  // a connection's identity never changes: reconnect
+      }
+      var first = { message: message, user: user };
+      var opened = new WebSocket(wsEndpoint.href);
+      socket = opened;
+      socketUser = userKey;
+      waiting = [first];
+      opened.addEventListener("open", function () {
+        opened.send(JSON.stringify(first));
+      });
+      opened.addEventListener("message", function (event) {
+        if (opened === socket) {
+          finish(false, event);
+        }
+      });
+      opened.addEventListener("close", function (event) {
+        if (opened === socket) {
+          socket = null;
+          finish(true, event);
+        }
+      });
+    }
+
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       var message = input.value.trim();
       if (!message) {
         return;
       }
-      var sent = { message: message, user: currentUser() };
       var file = attach.files && attach.files[0];
+      say("visitor", file ? message + " [" + file.name + "]" : message);
+      input.value = "";
+      attach.value = "";
+      attached.textContent = "";
+      alert.textContent = "";
+      busy(true);
+      if (useSocket.checked && !file) {  // an attachment always goes over HTTP
+        overSocket(message);
+        return;
+      }
+      var sent = { message: message, user: currentUser() };
       var request = {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-Ainisa-Widget-Id": widgetId || "" },
@@ -159,13 +269,6 @@
         sent.attachment = { name: file.name, size: file.size };
         request = { method: "POST", headers: { "X-Ainisa-Widget-Id": widgetId || "" }, body: body };
       }
-      say("visitor", file ? message + " [" + file.name + "]" : message);
-      input.value = "";
-      attach.value = "";
-      attached.textContent = "";
-      alert.textContent = "";
-      send.disabled = true;
-      log.setAttribute("aria-busy", "true");
       var status = 0;
       fetch(endpoint, request)
         .then(function (response) {
@@ -181,16 +284,14 @@
             var detail = body.detail || "The chat is not available right now.";
             alert.textContent = "Message not delivered: " + detail + (body.error ? " (" + body.error + ")" : "");
           }
-          window.dispatchEvent(new CustomEvent("ainisa:exchange", { detail: { sent: sent, status: status, body: body } }));
+          exchanged(sent, status, body, "http");
         })
         .catch(function () {
           alert.textContent = "Message not delivered: the chat could not be reached.";
-          window.dispatchEvent(new CustomEvent("ainisa:exchange", { detail: { sent: sent, status: 0, body: {} } }));
+          exchanged(sent, 0, {}, "http");
         })
         .finally(function () {
-          send.disabled = false;
-          log.removeAttribute("aria-busy");
-          input.focus();
+          busy(false);
         });
     });
   }

@@ -1,10 +1,10 @@
 """The ``ainisa-middleware`` command (also ``python -m ainisa_middleware``).
 
 One module per command group (:mod:`.sender` for ``hash`` and ``snippet``,
-:mod:`.store`, :mod:`.demo`), each adding its subcommands to the parser built here; what they
-share lives in :mod:`.common`. Only the standard library and the core are
-imported: a command that needs an extra imports it when it runs, and says
-which extra to install when it is missing.
+:mod:`.store`, :mod:`.demo`, :mod:`.check`), each adding its subcommands to the
+parser built here; what they share lives in :mod:`.common`. Only the standard
+library and the core are imported: a command that needs an extra imports it
+when it runs, and says which extra to install when it is missing.
 
 Secrets are read from an environment variable or standard input, never from
 the command line, where shell history and ``ps`` would keep them.
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ainisa_middleware import __version__
 
+from .check import add_commands as _add_check
 from .common import CommandError, read_secret
 from .common import add_secret_options as add_secret_options
 from .demo import add_commands as _add_demo
@@ -35,6 +36,7 @@ COMMANDS: list[Callable[[Subparsers], None]] = [
     _add_sender,
     _add_demo,
     _add_store,
+    _add_check,
 ]
 
 

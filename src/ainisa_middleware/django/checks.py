@@ -2,7 +2,8 @@
 
 Ids: ``ainisa.E001`` .. ``E012`` mirror the startup errors of ``settings.AINISA``
 (:mod:`ainisa_middleware.django.conf`); ``ainisa.W001`` and ``W002`` are about
-where the middleware sits in ``MIDDLEWARE``.
+where the middleware sits in ``MIDDLEWARE``; ``ainisa.E030`` and on are the
+deployment check (:mod:`ainisa_middleware.django.deployment`, ``--database`` only).
 """
 
 from __future__ import annotations
@@ -73,3 +74,6 @@ def register() -> None:
     """Register the checks; the app's ``ready()`` calls this."""
     checks.register(check_settings, checks.Tags.security)
     checks.register(check_middleware_order, checks.Tags.security)
+    from ainisa_middleware.django.deployment import check_deployment
+
+    checks.register(check_deployment, checks.Tags.database)

@@ -46,6 +46,7 @@ KEYS: Final = {
     "resolver_timeout": "RESOLVER_TIMEOUT",
     "max_form_fields": "MAX_FORM_FIELDS",
     "max_upload_size": "MAX_UPLOAD_SIZE",
+    "on_decision": "ON_DECISION",
 }
 #: How long the admin's "rotate" keeps the previous secret verifying.
 DEFAULT_ROTATION_GRACE: Final = timedelta(days=7)
@@ -71,6 +72,7 @@ _IDS: Final = {
     "resolver_timeout": "ainisa.E009",
     "max_form_fields": "ainisa.E011",
     "max_upload_size": "ainisa.E012",
+    "on_decision": "ainisa.E021",
 }
 
 
@@ -113,6 +115,23 @@ def _settings_dict(value: object) -> tuple[Mapping[str, Any] | None, list[Proble
     return value, []
 
 
+def _load_hook(value: object) -> tuple[object, list[Problem]]:
+    """``ON_DECISION`` as given, or the callable its dotted path names."""
+    if not isinstance(value, str):
+        return value, []
+    try:
+        return import_string(value), []
+    except ImportError as exc:
+        return None, [
+            Problem(
+                f"AINISA['ON_DECISION'] = {value!r} cannot be imported: {exc}.",
+                "Give the dotted path of a function taking a DecisionRecord, e.g. "
+                "'myproject.metrics.on_decision'.",
+                "ainisa.E022",
+            )
+        ]
+
+
 def _load_resolver(value: object) -> tuple[object, list[Problem]]:
     """An object as given, or the object (an instance of the class) a dotted path names."""
     if not isinstance(value, str):
@@ -147,10 +166,14 @@ def _collect(value: object) -> tuple[dict[str, object], list[Problem]]:
         "resolver_timeout": given.get("RESOLVER_TIMEOUT", DEFAULT_RESOLVER_TIMEOUT),
         "max_form_fields": given.get("MAX_FORM_FIELDS", DEFAULT_MAX_FORM_FIELDS),
         "max_upload_size": given.get("MAX_UPLOAD_SIZE", DEFAULT_MAX_UPLOAD_SIZE),
+        "on_decision": given.get("ON_DECISION"),
     }
     resolver, import_problems = _load_resolver(keywords["resolver"])
     found.extend(import_problems)
     keywords["resolver"] = resolver
+    hook, hook_problems = _load_hook(keywords["on_decision"])
+    found.extend(hook_problems)
+    keywords["on_decision"] = hook
     for message in collect_problems(**keywords, names=_NAMES):
         keyword = next(k for k, name in _NAMES.items() if message.startswith(name))
         if keyword == "resolver" and import_problems:
@@ -176,6 +199,8 @@ def _hint(keyword: str) -> str:
         f"out for the default {DEFAULT_MAX_FORM_FIELDS}.",
         "MAX_UPLOAD_SIZE": f"Set AINISA['MAX_UPLOAD_SIZE'] to a number of bytes, or leave it "
         f"out for the default {DEFAULT_MAX_UPLOAD_SIZE} (25 MiB).",
+        "ON_DECISION": "Set AINISA['ON_DECISION'] to a function taking a DecisionRecord, or "
+        "its dotted path, e.g. 'myproject.metrics.on_decision'; or leave it out.",
     }[key]
 
 
