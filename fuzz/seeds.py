@@ -203,6 +203,28 @@ SEEDS: dict[str, bytes] = {
         WID,
         body='--x\r\ncontent-disposition: form-data; name="user_id"\r\n\r\nvictim\r\n--x--\r\n',
     ),
+    "multipart-verified-with-file": request(
+        "POST /chat HTTP/1.1",
+        "content-type: multipart/form-data; boundary=b0",
+        WID,
+        body=(
+            '--b0\r\ncontent-disposition: form-data; name="message"\r\n\r\nhi\r\n'
+            '--b0\r\ncontent-disposition: form-data; name="user_id"\r\n\r\n42\r\n'
+            f'--b0\r\ncontent-disposition: form-data; name="user_hash"\r\n\r\n{H42}\r\n'
+            '--b0\r\ncontent-disposition: form-data; name="file"; filename="a.png"\r\n'
+            "content-type: image/png\r\n\r\n\x89PNG\r\n--b\r\n--b0--\r\n"
+        ),
+    ),
+    "multipart-identity-as-file": request(
+        "POST /chat HTTP/1.1",
+        "content-type: multipart/form-data; boundary=b0",
+        WID,
+        body=(
+            '--b0\r\ncontent-disposition: form-data; name="user_id"; filename="x"\r\n\r\n'
+            '42\r\n--b0\r\ncontent-disposition: form-data; name="user_id "\r\n\r\n42\r\n'
+            "--b0--\r\n"
+        ),
+    ),
     "no-content-type": request("POST /chat HTTP/1.1", WID, body=user(user_id="42")),
     "content-length-lie": request(
         "POST /chat HTTP/1.1",

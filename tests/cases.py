@@ -458,8 +458,11 @@ ROWS = [
           error="unsupported_media_type"), id="text-plain-body"),
     P(raw(None, b'{"widget_id": "w_pro"}', headers=WH, status=415,
           error="unsupported_media_type"), id="body-without-content-type"),
-    P(raw("multipart/form-data; boundary=x", b"--x--\r\n", headers=WH, status=415,
-          error="unsupported_media_type"), id="multipart-body"),
+    # Attachments have a table of their own (tests/multipart_cases.py).
+    P(raw("multipart/form-data; boundary=x", b"--x--\r\n", headers=WH, user_status="anonymous",
+          app_body=b"--x--\r\n"), id="multipart-body-without-parts"),
+    P(raw("multipart/mixed; boundary=x", b"--x--\r\n", headers=WH, status=415,
+          error="unsupported_media_type"), id="multipart-other-than-form-data"),
     P(raw("text/plain", b"", headers=WH, user_status="anonymous", app_body=b""),
       id="empty-body-any-content-type"),
     P(raw(JSON, b"", query="widget_id=w_pro", user_status="anonymous", app_body=b""),

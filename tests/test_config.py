@@ -11,6 +11,7 @@ from ainisa_middleware import ConfigurationError
 from ainisa_middleware.config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_MAX_UPLOAD_SIZE,
     DEFAULT_RESOLVER_TIMEOUT,
     MODES,
     MiddlewareConfig,
@@ -27,6 +28,7 @@ GOOD: dict[str, Any] = {
     "max_body_size": DEFAULT_MAX_BODY_SIZE,
     "resolver_timeout": DEFAULT_RESOLVER_TIMEOUT,
     "max_form_fields": DEFAULT_MAX_FORM_FIELDS,
+    "max_upload_size": DEFAULT_MAX_UPLOAD_SIZE,
     "on_decision": None,
 }
 KEYWORDS = list(GOOD)
@@ -255,6 +257,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         max_body_size=0,
         resolver_timeout=0,
         max_form_fields=0,
+        max_upload_size=-1,
         on_decision="not callable",
         names=names,
     )
@@ -264,6 +267,7 @@ def test_names_replace_every_keyword_in_the_messages() -> None:
         "AINISA['MODE']",
         "AINISA['MAX_BODY_SIZE']",
         "AINISA['MAX_FORM_FIELDS']",
+        "AINISA['MAX_UPLOAD_SIZE']",
         "AINISA['RESOLVER_TIMEOUT']",
         "AINISA['ON_DECISION']",
     ]

@@ -6,6 +6,7 @@ these are the fast checks of every branch behind them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -487,3 +488,30 @@ def test_command_serves_until_ctrl_c(tmp_path: Path) -> None:
     assert "Ada Lovelace" in output and "(seeded)" in output
     assert "Demo stopped." in output
     assert "Traceback" not in output
+
+
+def test_a_message_with_an_attachment_is_verified_and_the_file_received(
+    client: TestClient,
+) -> None:
+    data = bytes(range(256)) * 40
+    user = {k: v for k, v in signed(client, "1").items() if v}
+    files = {"file": ("receipt.png", data, "image/png")}
+    response = client.post(
+        "/chat", data={"message": "See my receipt", **user}, files=files, headers=WIDGET
+    )
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "verified"
+    assert body["received"] == {k: v for k, v in user.items() if k != "user_hash"}
+    assert body["attachment"] == {
+        "name": "receipt.png",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert body["reply"].endswith(f"I received your file receipt.png ({len(data)} bytes).")
+
+    forged = user | {"user_id": "2"}
+    body = client.post(
+        "/chat", data={"message": "See my receipt", **forged}, files=files, headers=WIDGET
+    ).json()
+    assert body["status"] == "invalid_hash" and body["received"] is None
+    assert body["attachment"]["size"] == len(data)

@@ -276,6 +276,33 @@ def test_widget_works_from_the_keyboard(page: Page, strip_server: DemoServer) ->
     assert toggle.evaluate("node => node === document.activeElement")
 
 
+def test_a_message_with_an_attachment_is_sent_as_multipart_and_verified(
+    page: Page, strip_server: DemoServer, tmp_path: Path
+) -> None:
+    receipt = tmp_path / "receipt.png"
+    receipt.write_bytes(bytes(range(256)) * 16)
+    log_in(page, strip_server.url + "/", "Ada")
+    page.get_by_role("button", name="Chat with us").click()
+    page.get_by_label("Attach a file").set_input_files(str(receipt))
+    assert page.locator(".ainisa-attached").inner_text() == "Attached: receipt.png"
+    send(page, "Here is my receipt")
+    reply = last_reply(page, 1)
+    assert reply.startswith("Hi Ada!")
+    assert reply.endswith("I received your file receipt.png (4096 bytes).")
+    wait_for_exchange(page, 1)
+    shown = inspector(page)
+    assert shown["status"] == "verified"
+    assert '"user_id": "1"' in shown["received"] and "user_hash" not in shown["received"]
+    assert '"attachment"' in shown["sent"]
+
+    tamper(page, "2")  # the same page, now claiming Grace's id with Ada's hash
+    page.get_by_label("Attach a file").set_input_files(str(receipt))
+    send(page, "And Grace's orders?")
+    second = last_reply(page, 2)
+    assert "Grace" not in second and "chatting as a guest" in second
+    assert second.endswith("I received your file receipt.png (4096 bytes).")
+
+
 # -- the WebSocket transport: identity in the first frame ----------------------------
 
 

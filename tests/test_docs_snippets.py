@@ -44,6 +44,7 @@ PAGES = [
     "docs/scaling.md",
     "docs/hosts.md",
     "docs/threat-model.md",
+    "docs/attachments.md",
     "docs/websocket.md",
     "docs/tokens.md",
     "docs/diagnostics.md",

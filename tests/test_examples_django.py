@@ -6,6 +6,7 @@ configured once per process.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -53,6 +54,22 @@ async def async_post():
         content_type="application/json", headers=widget)
     return [r.status_code, r.json()]
 out["async"] = asyncio.run(async_post())
+async def stream():
+    r = await AsyncClient().post(
+        "/chat/stream", json.dumps({"message": "hi", "user": user}),
+        content_type="application/json", headers=widget)
+    return [r.status_code, r["Content-Type"], [c.decode() async for c in r.streaming_content]]
+out["stream"] = asyncio.run(stream())
+from io import BytesIO
+upload = BytesIO(bytes(range(256)) * 100)
+upload.name = "shot.png"
+r = client.post("/chat/upload", {"message": "see attached", "file": upload, **user},
+                headers=widget)
+out["upload"] = [r.status_code, r.json()]
+forged = {**user, "user_hash": "0" * 64}
+upload.seek(0)
+r = client.post("/chat/upload", {"message": "x", "file": upload, **forged}, headers=widget)
+out["upload_forged"] = [r.status_code, r.json()]
 print(json.dumps(out))
 """
 
@@ -100,6 +117,27 @@ def test_missing_widget_is_the_contract_error(results: dict[str, Any]) -> None:
 def test_health_is_not_inspected_and_async_handler_verifies(results: dict[str, Any]) -> None:
     assert results["health"] == {"ok": True, "inspected": False}
     assert results["async"] == [200, {"reply": "Welcome back, Ann!", "status": "verified"}]
+
+
+def test_streamed_reply_is_one_event_per_chunk(results: dict[str, Any]) -> None:
+    status, content_type, chunks = results["stream"]
+    assert status == 200 and content_type == "text/event-stream"
+    assert chunks[:3] == ["data: Hello\n\n", "data: Ann,\n\n", "data: you\n\n"]
+    assert chunks[-1] == "event: done\ndata: {}\n\n"
+
+
+def test_upload_is_verified_and_the_file_unchanged(results: dict[str, Any]) -> None:
+    data = bytes(range(256)) * 100
+    status, payload = results["upload"]
+    assert status == 200
+    assert payload == {
+        "message": "see attached",
+        "file": {"name": "shot.png", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        "status": "verified",
+        "user_id": "42",
+    }
+    status, payload = results["upload_forged"]
+    assert status == 200 and payload["status"] == "invalid_hash" and payload["user_id"] is None
 
 
 def test_seed_demo_refuses_without_a_secret(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import sys
@@ -241,3 +242,42 @@ def test_default_app_uses_the_demo_settings(example: ModuleType) -> None:
             headers=HEADERS,
         )
     assert reply.json()["status"] == "verified"
+
+
+def test_streamed_reply_arrives_as_server_sent_events(client: TestClient) -> None:
+    user = signed("42", firstname="Ann")
+    with client.stream(
+        "POST", "/chat/stream", json={"message": "hi", "user": user}, headers=HEADERS
+    ) as reply:
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        chunks = list(reply.iter_raw())
+    assert len(chunks) > 2  # one event per chunk, not one buffered reply
+    events = b"".join(chunks).decode().split("\n\n")
+    assert events[:3] == ["data: Hello", "data: Ann,", "data: you"]
+    assert "event: done\ndata: {}" in events
+
+
+def test_upload_keeps_the_file_and_verifies_identity_parts(client: TestClient) -> None:
+    data = bytes(range(256)) * 1000
+    identity = signed("42", email="ann@example.com")
+    reply = client.post(
+        "/chat/upload",
+        data={"message": "see attached", **identity},
+        files={"file": ("shot.png", data, "image/png")},
+        headers=HEADERS,
+    )
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "message": "see attached",
+        "file": {"name": "shot.png", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        "status": "verified",
+        "user_id": "42",
+    }
+    forged = {**identity, "user_hash": "0" * 64}
+    reply = client.post(
+        "/chat/upload",
+        data={"message": "see attached", **forged},
+        files={"file": ("shot.png", data, "image/png")},
+        headers=HEADERS,
+    )
+    assert reply.json()["status"] == "invalid_hash" and reply.json()["user_id"] is None

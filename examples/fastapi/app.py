@@ -8,6 +8,10 @@ Run it from the repository root::
 ``AinisaMiddleware`` checks every request under ``/chat``: the user hash is
 verified against the business's secret, anything that fails is stripped, and
 the endpoints read the visitor from the dependencies, never from the body.
+``/chat/stream`` streams its reply as Server-Sent Events (the middleware passes
+each event on as the app sends it); ``/chat/upload`` takes a message with an
+attachment as ``multipart/form-data`` (identity parts are verified, the file is
+passed on unchanged).
 ``CORSMiddleware`` is added *after* it, which makes CORS the outer layer: the
 browser's preflight is answered before it reaches the verification, and the
 JSON errors the verification sends still carry CORS headers.
@@ -25,14 +29,17 @@ Settings come from the environment so the secret never lives in the code:
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import os
 import threading
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Form, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ainisa_middleware import AinisaUser, Business, CachedResolver, StaticResolver
@@ -115,6 +122,42 @@ def create_app(
         return ChatReply(
             reply=f"Welcome back, {name}!", status=user.status.value, user_id=user.user_id
         )
+
+    @app.post("/chat/stream")
+    async def chat_stream(
+        message: ChatMessage,
+        user: Annotated[AinisaUser | None, Depends(get_ainisa_user)],
+    ) -> StreamingResponse:
+        """The reply as Server-Sent Events, word by word, as a language model streams it."""
+        name = (user.firstname or "there") if user is not None and user.verified else "there"
+        words = f"Hello {name}, you wrote: {message.message}".split()
+
+        async def events() -> AsyncIterator[str]:
+            for word in words:
+                yield f"data: {word}\n\n"
+                await asyncio.sleep(0.01)  # a model producing its next token
+            yield "event: done\ndata: {}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    @app.post("/chat/upload")
+    async def chat_upload(
+        message: Annotated[str, Form(max_length=4000)],
+        file: UploadFile,
+        user: Annotated[AinisaUser | None, Depends(get_ainisa_user)],
+    ) -> dict[str, Any]:
+        """A message with an attachment: the file is read in chunks, never whole."""
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := await file.read(65536):
+            digest.update(chunk)
+            size += len(chunk)
+        return {
+            "message": message,
+            "file": {"name": file.filename, "size": size, "sha256": digest.hexdigest()},
+            "status": user.status.value if user is not None else "unchecked",
+            "user_id": user.user_id if user is not None else None,
+        }
 
     @app.post("/chat/history")
     async def chat_history(

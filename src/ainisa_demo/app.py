@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.staticfiles import StaticFiles
 
 from ainisa_middleware.asgi import AinisaMiddleware
@@ -55,6 +56,7 @@ MAX_MESSAGE_LENGTH = 2000
 _PAGES = {b.path: b for b in BUSINESSES.values()}
 _USERS = list(USERS.values())
 _STATIC = resources.files(__package__).joinpath("static")
+_USER_FIELDS = frozenset(("user_id", "user_hash", "firstname", "lastname", "email"))
 
 
 class _Sessions:
@@ -243,11 +245,23 @@ async def logout(request: Request) -> Response:
 
 @router.post(CHAT_PATH)
 async def chat(request: Request, user: Visitor, store: Store) -> JSONResponse:
-    try:
-        payload: Any = await request.json()
-    except ValueError:
-        payload = None
+    attachment: dict[str, Any] | None = None
+    payload: Any
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        # A message with an attachment: the widget's paperclip.
+        payload, attachment = await _multipart_message(request)
+    else:
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
     answer, status = await _answer(user, payload, store)
+    if status == 200:
+        answer["attachment"] = attachment
+        if attachment is not None:
+            answer["reply"] += (
+                f" I received your file {attachment['name']} ({attachment['size']} bytes)."
+            )
     return JSONResponse(answer, status_code=status, headers={"Cache-Control": "no-store"})
 
 
@@ -311,6 +325,29 @@ async def _answer(
         "history": history,
     }
     return answer, 200
+
+
+async def _multipart_message(request: Request) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A message with an attachment, read as the JSON body reads: the message, the user
+    fields as this app got them (after the middleware), and the file's name, size and hash."""
+    form = await request.form(max_files=1, max_fields=20)
+    try:
+        payload: dict[str, Any] = {"message": form.get("message")}
+        user = {k: v for k, v in form.multi_items() if k in _USER_FIELDS and isinstance(v, str)}
+        if user:
+            payload["user"] = user
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return payload, None
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := await upload.read(65536):
+            digest.update(chunk)
+            size += len(chunk)
+        name = upload.filename or "attachment"
+        return payload, {"name": name, "size": size, "sha256": digest.hexdigest()}
+    finally:
+        await form.close()
 
 
 # -- the app ---------------------------------------------------------------------------

@@ -76,8 +76,8 @@ def cached_body(cache: Any, content_type: str | None, declared: int | None) -> b
     """The body a layer above already read, or ``None`` when the channel still holds it.
 
     A multipart form parsed above streamed the body away without keeping it:
-    the request is refused as the contract refuses any multipart body
-    (``unsupported_media_type``) instead of waiting on a drained channel.
+    the request is refused (``unsupported_media_type``: its identity parts cannot
+    be inspected) instead of waiting on a drained channel.
     """
     if isinstance(cache, dict):
         body, form = cache.get("body"), cache.get("form")

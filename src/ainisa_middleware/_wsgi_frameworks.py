@@ -68,7 +68,7 @@ def body_kept_above(environ: WSGIEnvironment, limit: int) -> bytes | None:
     the request. werkzeug's ``Request`` (``environ["werkzeug.request"]``) keeps the
     raw bytes once ``get_data``, ``.data`` or ``.json`` read them, but a form parse
     keeps only the parsed form: that request is refused (``malformed_body``, or
-    ``unsupported_media_type`` for multipart as for any multipart body) rather
+    ``unsupported_media_type`` for multipart, whose parts are gone) rather
     than passed on with an empty body. Only a stream the framework read counts: a
     ``wsgi.input`` put in its place since is the request. This reads framework
     internals; ``tests/hosts/test_wsgi_hosts.py`` breaks if they change.

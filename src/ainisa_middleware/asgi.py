@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import TypeVar
+from typing import IO, TypeVar
 
 try:
     import anyio
@@ -34,6 +34,7 @@ from ._types import ASGIApp, Message, Receive, Scope, Send
 from .config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_MAX_UPLOAD_SIZE,
     DEFAULT_RESOLVER_TIMEOUT,
     MiddlewareConfig,
     Mode,
@@ -41,6 +42,7 @@ from .config import (
 from .decisions import DecisionHook
 from .errors import RENDERED, AinisaIdentityError, RequestError
 from .models import Business
+from .multipart import READ_CHUNK, MultipartSpool
 from .paths import is_cors_preflight
 from .request import (
     OFF_LOOP_BODY_SIZE,
@@ -134,6 +136,8 @@ class AinisaMiddleware:
     :param resolver_timeout: seconds to wait for the resolver before 503; ``None`` waits.
     :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
         query string (else 400 ``malformed_request``) may hold.
+    :param max_upload_size: largest ``multipart/form-data`` body, file parts included;
+        larger gets 413 (``max_body_size`` bounds its other parts).
     :param websocket_frames: ``"json"`` (every frame of a WebSocket under ``paths``
         must be a JSON object, else the connection closes with 1003) or ``"any"``
         (binary and non-JSON text frames pass unchanged: only for apps whose
@@ -152,6 +156,7 @@ class AinisaMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
+        max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
         websocket_frames: str = "json",
         on_decision: DecisionHook | None = None,
     ) -> None:
@@ -163,6 +168,7 @@ class AinisaMiddleware:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
             on_decision=on_decision,
         )
         self.verifier = Verifier(self.config, ANYIO)
@@ -201,6 +207,12 @@ class AinisaMiddleware:
         verifier = self.verifier
         limit = self.config.max_body_size
         content_type, widget_header, length, at, chunked = _headers(scope["headers"])
+        if content_type is not None and body_kind(content_type) is None:
+            spool = MultipartSpool.for_request(content_type, self.config)
+            if spool is not None:
+                head = (content_type, widget_header, length, at, chunked)
+                await self._handle_multipart(scope, receive, send, spool, head)
+                return
         state = scope.get("state")
         # Litestar middleware above this one may have read the request already:
         # the receive channel is then drained, and its cached body is the request.
@@ -258,34 +270,135 @@ class AinisaMiddleware:
             await send_error(send, decision.error)
             return
 
-        new = dict(scope)
-        for key in CACHED_SCOPE_KEYS:
-            if key in new:
-                del new[key]
-        if decision.query is not None:
-            new["query_string"] = decision.query
-        raw_path = scope.get("raw_path")
-        if raw_path and (b"?" in raw_path or b"#" in raw_path):
-            # The ASGI spec leaves the query out of raw_path; a server that keeps
-            # it (or a fragment) there must not hand the original on.
-            target = rewrite_target(
-                raw_path.decode("latin-1"), new.get("query_string", b"").decode("latin-1")
-            )
-            new["raw_path"] = target.encode("latin-1")
-        final = body
+        new = _app_scope(scope, decision)
         if decision.body is not None:
             final = decision.body
             new["headers"] = _with_length(scope["headers"], len(final), at, chunked)
-        if state is None:
-            state = new["state"] = {}
+        else:
+            final = body
         if cache is not None:
             # After the rewrite, so no cached view of the original outlives it.
-            _litestar.reset_cache(state, cache, cached, decision.body)
-        state[STATE_KEY] = decision.user
+            _litestar.reset_cache(new["state"], cache, cached, decision.body)
         replay = _replay_message(
             {"type": "http.request", "body": final, "more_body": False}, receive
         )
         await self.app(new, replay, send)
+
+    async def _handle_multipart(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        spool: MultipartSpool,
+        head: tuple[str | None, str | None, bytes | None, int, bool],
+    ) -> None:
+        """A ``multipart/form-data`` request: read into a spool, judged, replayed from it."""
+        verifier = self.verifier
+        config = self.config
+        content_type, widget_header, length, at, chunked = head
+        state = scope.get("state")
+        cache = _litestar.connection_cache(state) if state else None
+        with spool:
+            try:
+                declared = declared_length(length, config.max_upload_size)
+                cached = _litestar.cached_body(cache, content_type, declared) if cache else None
+                if cached is not None:
+                    spool.feed(cached)
+                else:
+                    await _read_into(receive, spool)
+                spool.finish()
+                parsed = spool.inspect(verifier, widget_header, scope.get("query_string", b""))
+            except _Disconnected:
+                return  # nobody is listening: the app is never called
+            except RequestError as error:
+                verifier.log_error(error.code, error.widget_id)
+                await send_error(send, error.code)
+                return
+            business = verifier.peek(parsed.widget_id)
+            if business is None:
+                business = await verifier.alookup(parsed.widget_id)
+            if isinstance(business, str):
+                await send_error(send, business)
+                return
+            decision = verifier.decide(parsed, business)
+            if decision.error is not None:
+                await send_error(send, decision.error)
+                return
+            stream, size = spool.body(decision)
+            new = _app_scope(scope, decision)
+            new["headers"] = _with_length(scope["headers"], size, at, chunked)
+            if cache is not None:
+                _litestar.reset_cache(new["state"], cache, None, None)
+            await self.app(new, _replay_stream(stream, size, receive), send)
+
+
+def _app_scope(scope: Scope, decision: Decision) -> Scope:
+    """The scope the app gets: the rewritten query, no cached parse, the visitor in its state."""
+    new = dict(scope)
+    for key in CACHED_SCOPE_KEYS:
+        if key in new:
+            del new[key]
+    if decision.query is not None:
+        new["query_string"] = decision.query
+    raw_path = scope.get("raw_path")
+    if raw_path and (b"?" in raw_path or b"#" in raw_path):
+        # The ASGI spec leaves the query out of raw_path; a server that keeps
+        # it (or a fragment) there must not hand the original on.
+        target = rewrite_target(
+            raw_path.decode("latin-1"), new.get("query_string", b"").decode("latin-1")
+        )
+        new["raw_path"] = target.encode("latin-1")
+    state = scope.get("state")
+    if state is None:
+        state = new["state"] = {}
+    state[STATE_KEY] = decision.user
+    return new
+
+
+#: Multipart chunks larger than this are parsed in a worker thread (see :func:`_read_into`).
+OFF_LOOP_MULTIPART_CHUNK = 4096
+
+
+async def _read_into(receive: Receive, spool: MultipartSpool) -> None:
+    """Feed the request's body to ``spool`` as it arrives; a disconnect ends it unread.
+
+    python-multipart parses headers in Python, byte by byte with a call per
+    header: 64 KiB of tiny parts takes about 50 ms, too long to hold the loop.
+    So any chunk past :data:`OFF_LOOP_MULTIPART_CHUNK` is parsed (and spooled)
+    off it, one at a time as large JSON bodies are; a file's data costs about
+    2 ms per MiB there.
+    """
+    while True:
+        message = await receive()
+        kind = message.get("type")
+        if kind == "http.disconnect":
+            raise _Disconnected
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if len(chunk) > OFF_LOOP_MULTIPART_CHUNK:
+                await _off_loop(partial(spool.feed, chunk))
+            elif chunk:
+                spool.feed(chunk)
+            if not message.get("more_body", False):
+                return
+
+
+def _replay_stream(stream: IO[bytes], size: int, receive: Receive) -> Receive:
+    """``size`` bytes of ``stream`` in chunks of :data:`READ_CHUNK`, then the server's
+    own messages, so the app still hears a disconnect."""
+    remaining = size
+    done = False
+
+    async def replay() -> Message:
+        nonlocal remaining, done
+        if done:
+            return await receive()
+        chunk = stream.read(min(READ_CHUNK, remaining))
+        remaining -= len(chunk)
+        done = remaining <= 0 or not chunk
+        return {"type": "http.request", "body": chunk, "more_body": not done}
+
+    return replay
 
 
 def _headers(

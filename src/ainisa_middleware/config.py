@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_FORM_FIELDS",
+    "DEFAULT_MAX_UPLOAD_SIZE",
     "DEFAULT_RESOLVER_TIMEOUT",
     "MODES",
     "MiddlewareConfig",
@@ -31,6 +32,8 @@ DEFAULT_MAX_BODY_SIZE = 1_048_576
 #: Fields a form body or query string may hold, as werkzeug's ``max_form_parts``
 #: and Django's ``DATA_UPLOAD_MAX_NUMBER_FIELDS``: a chat request has a handful.
 DEFAULT_MAX_FORM_FIELDS = 1000
+#: 25 MiB: a multipart body (a visitor's screenshot or file) whole, file parts included.
+DEFAULT_MAX_UPLOAD_SIZE = 25 * 1024 * 1024
 #: Seconds to wait for a resolver before answering 503.
 DEFAULT_RESOLVER_TIMEOUT = 5.0
 #: ``strip``: unverified visitors continue anonymous; ``enforce``: they get 401.
@@ -48,6 +51,7 @@ class MiddlewareConfig:
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT
     max_form_fields: int = DEFAULT_MAX_FORM_FIELDS
+    max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE
     #: called with a :class:`~ainisa_middleware.decisions.DecisionRecord` per decision
     on_decision: DecisionHook | None = None
     matcher: PathMatcher = field(init=False, repr=False, compare=False)
@@ -65,6 +69,7 @@ class MiddlewareConfig:
         max_body_size: object = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: object = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
+        max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
         on_decision: object = None,
         names: dict[str, str] | None = None,
     ) -> MiddlewareConfig:
@@ -79,6 +84,7 @@ class MiddlewareConfig:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
             on_decision=on_decision,
             names=names,
         )
@@ -89,6 +95,7 @@ class MiddlewareConfig:
             or not _is_mode(mode)
             or not _is_count(max_body_size)
             or not _is_count(max_form_fields)
+            or not _is_count(max_upload_size)
             or not _is_timeout(resolver_timeout)
             or not _is_hook(on_decision)
         ):
@@ -102,6 +109,7 @@ class MiddlewareConfig:
             max_body_size=max_body_size,
             resolver_timeout=None if resolver_timeout is None else float(resolver_timeout),
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
             on_decision=on_decision,
         )
 
@@ -159,6 +167,7 @@ def collect_problems(
     max_body_size: object,
     resolver_timeout: object,
     max_form_fields: object = DEFAULT_MAX_FORM_FIELDS,
+    max_upload_size: object = DEFAULT_MAX_UPLOAD_SIZE,
     on_decision: object = None,
     names: dict[str, str] | None = None,
 ) -> list[str]:
@@ -204,6 +213,11 @@ def collect_problems(
         problems.append(
             f"{name('max_form_fields')} must be a positive number of fields (default "
             f"{DEFAULT_MAX_FORM_FIELDS}), not {max_form_fields!r}."
+        )
+    if not _is_count(max_upload_size):
+        problems.append(
+            f"{name('max_upload_size')} must be a positive number of bytes (default "
+            f"{DEFAULT_MAX_UPLOAD_SIZE}, 25 MiB), not {max_upload_size!r}."
         )
     if not _is_timeout(resolver_timeout):
         problems.append(

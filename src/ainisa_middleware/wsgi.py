@@ -15,11 +15,11 @@ import io
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 try:
     from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-    from werkzeug.wsgi import get_input_stream
+    from werkzeug.wsgi import ClosingIterator, get_input_stream
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "ainisa_middleware.wsgi needs werkzeug: install it with "
@@ -37,17 +37,19 @@ from ._wsgi_frameworks import (
 from .config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_MAX_UPLOAD_SIZE,
     DEFAULT_RESOLVER_TIMEOUT,
     MiddlewareConfig,
     Mode,
 )
 from .decisions import DecisionHook
 from .errors import RENDERED, RequestError
+from .multipart import MultipartSpool
 from .paths import is_cors_preflight
-from .request import BodyReader, declared_length
+from .request import BodyReader, body_kind, declared_length
 from .resolvers import AnyResolver
 from .rewrite import RAW_TARGET_KEYS, rewrite_target
-from .verify import Verifier
+from .verify import Decision, Verifier
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -99,6 +101,8 @@ class AinisaWSGIMiddleware:
         a sync resolver applies it as its own connect and query timeout.
     :param max_form_fields: most fields a form body (else 400 ``malformed_body``) or
         query string (else 400 ``malformed_request``) may hold.
+    :param max_upload_size: largest ``multipart/form-data`` body, file parts included;
+        larger gets 413 (``max_body_size`` bounds its other parts).
     :param on_decision: called with a :class:`~ainisa_middleware.decisions.DecisionRecord`
         for every intercepted request (metrics, traces); see :mod:`ainisa_middleware.decisions`.
     """
@@ -113,6 +117,7 @@ class AinisaWSGIMiddleware:
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         resolver_timeout: float | None = DEFAULT_RESOLVER_TIMEOUT,
         max_form_fields: int = DEFAULT_MAX_FORM_FIELDS,
+        max_upload_size: int = DEFAULT_MAX_UPLOAD_SIZE,
         on_decision: DecisionHook | None = None,
     ) -> None:
         self.app = app
@@ -123,6 +128,7 @@ class AinisaWSGIMiddleware:
             max_body_size=max_body_size,
             resolver_timeout=resolver_timeout,
             max_form_fields=max_form_fields,
+            max_upload_size=max_upload_size,
             on_decision=on_decision,
         )
         self.verifier = Verifier(self.config)
@@ -145,6 +151,11 @@ class AinisaWSGIMiddleware:
         # engine, translate out (one function: this runs on every chat request).
         verifier = self.verifier
         limit = self._limit
+        content_type: str | None = environ.get("CONTENT_TYPE")
+        if content_type and body_kind(content_type) is None:
+            spool = MultipartSpool.for_request(content_type, self.config)
+            if spool is not None:
+                return self._multipart(environ, start_response, spool)
         try:
             length: str = environ.get("CONTENT_LENGTH", "")
             size = int(length) if length.isdigit() else -1
@@ -162,7 +173,7 @@ class AinisaWSGIMiddleware:
                 body = _read_body(environ, limit)
             query: str = environ.get("QUERY_STRING", "")
             parsed = verifier.inspect(
-                environ.get("CONTENT_TYPE"),
+                content_type,
                 environ.get(_WIDGET_HEADER_KEY),
                 _environ_bytes(query) if query else b"",
                 body,
@@ -184,18 +195,98 @@ class AinisaWSGIMiddleware:
             return _refuse(decision.error, start_response)
 
         final = body if decision.body is None else decision.body
-        new = clean_environ(environ)
-        new["wsgi.input"] = io.BytesIO(final)
-        if final or "CONTENT_LENGTH" in environ:
-            new["CONTENT_LENGTH"] = str(len(final))
-        if decision.query is not None:
-            new["QUERY_STRING"] = decision.query.decode("latin-1")
-        if "RAW_URI" in new or "REQUEST_URI" in new:
-            for key in RAW_TARGET_KEYS:
-                if key in new:
-                    new[key] = rewrite_target(new[key], new.get("QUERY_STRING", ""))
-        new[ENVIRON_KEY] = decision.user
+        new = _app_environ(environ, decision, io.BytesIO(final), len(final))
+        if not final and "CONTENT_LENGTH" not in environ:
+            del new["CONTENT_LENGTH"]
         return self.app(new, start_response)
+
+    def _multipart(
+        self, environ: WSGIEnvironment, start_response: StartResponse, spool: MultipartSpool
+    ) -> Iterable[bytes]:
+        """A ``multipart/form-data`` request: read into a spool, judged, handed on from it."""
+        verifier = self.verifier
+        handed_on = False
+        try:
+            try:
+                _read_into(environ, spool)
+                spool.finish()
+                query: str = environ.get("QUERY_STRING", "")
+                parsed = spool.inspect(
+                    verifier,
+                    environ.get(_WIDGET_HEADER_KEY),
+                    _environ_bytes(query) if query else b"",
+                )
+            except RequestError as error:
+                verifier.log_error(error.code, error.widget_id)
+                return _refuse(error.code, start_response)
+            except Unreadable as exc:
+                verifier.log_error("malformed_body", None, exc.__cause__)
+                return _refuse("malformed_body", start_response)
+            business = verifier.peek(parsed.widget_id)
+            if business is None:
+                business = verifier.lookup(parsed.widget_id)
+            if isinstance(business, str):
+                return _refuse(business, start_response)
+            decision = verifier.decide(parsed, business)
+            if decision.error is not None:
+                return _refuse(decision.error, start_response)
+            stream, size = spool.body(decision)
+            result = self.app(_app_environ(environ, decision, stream, size), start_response)
+            handed_on = True
+            # The spool lives until the server closes the response, which may stream.
+            return ClosingIterator(result, spool.close)
+        finally:
+            if not handed_on:
+                spool.close()
+
+
+def _app_environ(
+    environ: WSGIEnvironment, decision: Decision, stream: IO[bytes], size: int
+) -> WSGIEnvironment:
+    """The environ the app gets: the new body and query, no cached parse, the visitor."""
+    new = clean_environ(environ)
+    new["wsgi.input"] = stream
+    new["CONTENT_LENGTH"] = str(size)
+    if decision.query is not None:
+        new["QUERY_STRING"] = decision.query.decode("latin-1")
+    if "RAW_URI" in new or "REQUEST_URI" in new:
+        for key in RAW_TARGET_KEYS:
+            if key in new:
+                new[key] = rewrite_target(new[key], new.get("QUERY_STRING", ""))
+    new[ENVIRON_KEY] = decision.user
+    return new
+
+
+def _read_into(environ: WSGIEnvironment, spool: MultipartSpool) -> None:
+    """Feed the body to ``spool`` chunk by chunk, framed as :func:`_read_body` frames it."""
+    limit = spool.max_upload_size
+    declared = declared_length(environ.get("CONTENT_LENGTH"), limit)
+    if not environ.keys().isdisjoint(READ_ABOVE):
+        kept = body_kept_above(environ, limit)
+        if kept is not None:
+            spool.feed(kept)
+            return
+    if "wsgi.input_terminated" in environ:
+        try:
+            stream = get_input_stream(environ, max_content_length=limit + 1)
+            while chunk := stream.read(min(_READ_CHUNK, spool.wanted)):
+                spool.feed(chunk)
+        except RequestEntityTooLarge:
+            raise RequestError("body_too_large") from None
+        except ClientDisconnected as exc:
+            raise Unreadable from exc
+        return
+    remaining = declared or 0
+    stream = environ["wsgi.input"]
+    while remaining > 0:
+        try:
+            chunk = stream.read(min(_READ_CHUNK, remaining))
+        except (OSError, ValueError) as exc:
+            raise Unreadable from exc
+        if not chunk:
+            raise Unreadable from ClientDisconnected()
+        remaining -= len(chunk)
+        spool.feed(chunk)
 
 
 def _refuse(code: str, start_response: StartResponse) -> list[bytes]:

@@ -82,9 +82,22 @@ def environ_headers(env: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     )
 
 
+class _TrackingRequest(WerkzeugRequest):
+    """werkzeug's request, keeping every file stream its form parser opens."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        super().__init__(environ)
+        self.opened: list[Any] = []
+
+    def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
+        stream = super()._get_file_stream(*args, **kwargs)
+        self.opened.append(stream)
+        return stream
+
+
 def make_wsgi_echo() -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = WerkzeugRequest(environ)
+        request = _TrackingRequest(environ)
         body = request.get_data(cache=True)
         seen = Seen(
             body,
@@ -98,6 +111,16 @@ def make_wsgi_echo() -> Callable[..., Iterable[bytes]]:
             seen.parsed["query/werkzeug"] = flat_identity(request.args.items(multi=True))
         if seen.form_body:
             seen.parsed["body/werkzeug-form"] = flat_identity(request.form.items(multi=True))
+        if request.mimetype == "multipart/form-data":
+            # get_data(cache=True) kept the body: werkzeug parses the form from it.
+            try:
+                fields = list(request.form.items(multi=True))
+                fields += [(k, "<file>") for k in request.files]
+                seen.parsed["body/werkzeug-multipart"] = flat_identity(fields)
+            finally:
+                # werkzeug drops (unclosed) a file it began before a parse error.
+                for stream in request.opened:
+                    stream.close()
         doc = request.get_json(silent=True)
         if isinstance(doc, dict):
             seen.parsed["body/werkzeug-json"] = json_identity(doc)
@@ -171,6 +194,13 @@ def _django_seen(request: Any, query: bytes) -> Seen:
             seen.parsed["body/django-POST"] = flat_identity(
                 (k, v) for k, values in request.POST.lists() for v in values
             )
+    if request.content_type == "multipart/form-data" and request.method == "POST":
+        with contextlib.suppress(Exception):  # Django's own MultiPartParserError: the app's 400
+            fields = [(k, v) for k, values in request.POST.lists() for v in values]
+            fields += [(k, "<file>") for k in request.FILES]
+            seen.parsed["body/django-multipart"] = flat_identity(fields)
+            for stored in request.FILES.values():
+                stored.close()
     try:
         doc = json.loads(request.body)
     except (ValueError, RecursionError):

@@ -394,6 +394,64 @@ def flat_data(c: Chooser, user: dict[str, str], widget: str | None, honest: bool
     return out
 
 
+# -- multipart bodies ----------------------------------------------------------
+
+#: part headers that make an identity part something two parsers read two ways
+_PART_TRICKS = [
+    b"Content-Transfer-Encoding: base64",
+    b"Content-Type: text/plain; charset=utf-7",
+    b"Content-Type: application/octet-stream",
+    b'Content-Disposition: form-data; name="user_id"',
+]
+
+
+def multipart_data(
+    c: Chooser, user: dict[str, str], widget: str | None, honest: bool
+) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with ``user`` as text parts, noise and a file."""
+    boundary = "----ainisa" + str(c.integer(0, 10**9))
+    parts: list[tuple[str, bytes, str | None, list[bytes]]] = []  # name, value, file, headers
+    for name, value in user.items():
+        parts.append((name, value.encode("utf-8", "surrogatepass"), None, []))
+    if widget is not None:
+        parts.append(("widget_id", widget.encode(), None, []))
+    parts.append(("message", flat_text(c).encode(), None, []))
+    if c.chance(2):
+        parts.append(("file", c.binary(), c.choice(["a.png", "b c.txt", ""]), []))
+    if not honest:
+        for _ in range(c.integer(0, 2)):
+            trick = c.integer(0, 5)
+            name = c.choice([*IDENTITY, "widget_id"])
+            if trick == 0:  # identity as a file
+                parts.append((name, b"42", "x.txt", []))
+            elif trick == 1:  # a padded name
+                parts.append((name + c.choice([" ", "\t", "\x00"]), b"42", None, []))
+            elif trick == 2:
+                parts.append((name, b"42", None, [c.choice(_PART_TRICKS)]))
+            elif trick == 3:  # repeated
+                parts.append((name, flat_text(c).encode(), None, []))
+            elif trick == 4:  # not UTF-8
+                parts.append((name, b"4\xff2", None, []))
+            else:  # a name*= parameter only some parsers read
+                parts.append(("x", b"1", None, [b"X: y"]))
+    out = b""
+    for name, value, filename, extra in c.permutation(parts):
+        disposition = b'form-data; name="' + name.encode("utf-8", "surrogatepass") + b'"'
+        if filename is not None:
+            disposition += b'; filename="' + filename.encode() + b'"'
+        head = [b"--" + boundary.encode(), b"Content-Disposition: " + disposition, *extra]
+        out += b"\r\n".join(head) + b"\r\n\r\n" + value + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    content_type = f"multipart/form-data; boundary={boundary}"
+    if not honest and c.chance(6):
+        out = out[: c.integer(0, len(out))]  # cut short
+    if not honest and c.chance(8):
+        content_type = c.choice(
+            [content_type + "; charset=utf-7", "multipart/form-data", content_type.upper()]
+        )
+    return out, content_type
+
+
 # -- whole requests ------------------------------------------------------------
 
 JSON_TYPES = [
@@ -459,8 +517,8 @@ BODYLESS_TYPES = [
 ]
 _WIDGET_CHOICES = ["w_pro"] * 8 + ["w_basic", "w_empty"] * 2 + [*WIDGETS, "bad id", "x" * 129, ""]
 _PLACES = ["header"] * 6 + ["query", "body", "two"] * 2 + ["none", "twice"]
-_USER_PLACES = ["json"] * 4 + ["form"] * 4 + ["query"] * 2 + ["none", "both"]
-_KINDS = ["json"] * 6 + ["form"] * 6 + ["none"] * 3 + ["other", "hostile"]
+_USER_PLACES = ["json"] * 4 + ["form"] * 4 + ["multipart"] * 2 + ["query"] * 2 + ["none", "both"]
+_KINDS = ["json"] * 6 + ["form"] * 6 + ["multipart"] * 2 + ["none"] * 3 + ["other", "hostile"]
 _ALL_TYPES = OTHER_TYPES + JSON_TYPES + FORM_TYPES
 
 
@@ -513,11 +571,11 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
     if place in ("header", "two", "twice", "query"):
         sent.widget_id = widget
 
-    user_place = c.choice(["json", "form", "query"] if honest else _USER_PLACES)
+    user_place = c.choice(["json", "form", "multipart", "query"] if honest else _USER_PLACES)
     kind = c.choice(["json", "form", "none"] if honest else _KINDS)
-    if user_place in ("json", "form"):
+    if user_place in ("json", "form", "multipart"):
         kind = user_place
-    if in_body and kind in ("json", "form"):
+    if in_body and kind in ("json", "form", "multipart"):
         sent.widget_id = widget
 
     query_user = flat_user(c, honest) if user_place in ("query", "both") else {}
@@ -550,6 +608,10 @@ def build_request(c: Chooser, intercepted: bool = True) -> Request:
         sent.hashes.extend(form_user.values())
         body = flat_data(c, form_user, widget if in_body else None, honest)
         content_type = c.choice(FORM_TYPES[:3] if honest else FORM_TYPES[:3] * 6 + FORM_TYPES)
+    elif kind == "multipart":
+        part_user = flat_user(c, honest) if user_place in ("multipart", "both") else {}
+        sent.hashes.extend(part_user.values())
+        body, content_type = multipart_data(c, part_user, widget if in_body else None, honest)
     elif kind == "other":
         body = c.binary()
         content_type = c.choice(_ALL_TYPES)

@@ -85,6 +85,61 @@ def flat_identity(pairs: Iterable[tuple[str, str]]) -> Fields:
     return out
 
 
+def multipart_parts(data: bytes, boundary: bytes) -> list[tuple[str, str | None, bytes]]:
+    """``(name, file name, value)`` of each part of a multipart body, as python-multipart
+    (Starlette's parser) reads it; names and file names as latin-1, as it decodes headers."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    found: list[tuple[str, str | None, bytes]] = []
+    state: dict[str, Any] = {"field": b"", "value": b""}
+
+    def header_field(d: bytes, s: int, e: int) -> None:
+        state["field"] += d[s:e]
+
+    def header_value(d: bytes, s: int, e: int) -> None:
+        state["value"] += d[s:e]
+
+    def header_end() -> None:
+        if state["field"].strip().lower() == b"content-disposition":
+            _, options = parse_options_header(state["value"])
+            state["name"] = options.get(b"name", b"").decode("latin-1")
+            file = options.get(b"filename")
+            state["filename"] = None if file is None else file.decode("latin-1")
+        state["field"] = state["value"] = b""
+
+    def part_begin() -> None:
+        state.update(data=b"", name="", filename=None)
+
+    def part_data(d: bytes, s: int, e: int) -> None:
+        state["data"] += d[s:e]
+
+    def part_end() -> None:
+        found.append((state["name"], state["filename"], state["data"]))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": header_field,
+            "on_header_value": header_value,
+            "on_header_end": header_end,
+            "on_part_begin": part_begin,
+            "on_part_data": part_data,
+            "on_part_end": part_end,
+        },
+    )
+    parser.write(data)
+    return found
+
+
+def multipart_identity(data: bytes, content_type: bytes) -> Fields:
+    """The identity parts (text or file) of a multipart body, every value kept."""
+    from python_multipart.multipart import parse_options_header
+
+    _, options = parse_options_header(content_type)
+    parts = multipart_parts(data, options[b"boundary"])
+    return flat_identity((n, v.decode("utf-8", "replace")) for n, _, v in parts)
+
+
 def json_identity(doc: object) -> Fields:
     """The identity a JSON document carries: the ``user`` object and a top-level hash."""
     out: Fields = {}
@@ -147,6 +202,11 @@ def identity_views(seen: Seen) -> dict[str, Fields]:
     doc = lenient_json(seen.body)
     if isinstance(doc, dict):
         views["body/json"] = json_identity(doc)
+    # ASGI header names, or the CGI names of a WSGI environ and Django's META.
+    types = [v for n, v in seen.headers if n.lower() in (b"content-type", b"content_type")]
+    if len(types) == 1 and types[0].lower().startswith(b"multipart/form-data") and seen.body:
+        # What the middleware hands on is well-formed multipart with the same boundary.
+        views["body/multipart"] = multipart_identity(seen.body, types[0])
     views.update(seen.parsed)
     return views
 

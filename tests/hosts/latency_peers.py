@@ -3,8 +3,9 @@
 ``tests.hosts.latency_peers:app`` is what uvicorn serves: a Starlette app behind
 the middleware on ``/chat``, whose endpoint answers without reading the body,
 and an unrelated ``/health``. ``python -m tests.hosts.latency_peers PORT SECONDS``
-is one hostile client: it posts 1 MiB bodies to ``/chat`` in a loop, alternating
-a form of ``;`` and a JSON object holding an array of empty arrays, until SIGTERM
+is one hostile client: it posts bodies to ``/chat`` in a loop, in turn a 1 MiB
+form of ``;``, a 1 MiB JSON object holding an array of empty arrays and a
+multipart body of 1,000 parts of short headers, until SIGTERM
 or its deadline, then prints how many answers of each status it got.
 """
 
@@ -32,9 +33,14 @@ FORM = b";" * BODY_SIZE
 _OPEN, _CLOSE = b'{"message":"hi","a":[', b"[]]}"
 # As many empty arrays as fit: about 349,000 values for the C scanner to build.
 ARRAYS = _OPEN + b"[]," * ((BODY_SIZE - len(_OPEN) - len(_CLOSE)) // 3) + _CLOSE
+# The costliest multipart body within the limits: 1,000 parts (max_form_fields) of
+# seven short headers each, every header a Python call in python-multipart.
+_PART = b'--b\r\nContent-Disposition: form-data; name="x"\r\n' + b"A: b\r\n" * 7 + b"\r\n\r\n"
+PARTS = _PART * 1000 + b"--b--\r\n"
 HOSTILE = (
     (FORM, "application/x-www-form-urlencoded"),
     (ARRAYS, "application/json"),
+    (PARTS, "multipart/form-data; boundary=b"),
 )
 
 

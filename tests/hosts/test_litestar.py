@@ -484,3 +484,18 @@ def test_oversize_cached_body_without_a_length_is_413() -> None:
     seen, sent = _run_raw({"__litestar__": {"body": body}}, body, sized=False)
     assert seen == {}
     assert sent[0]["status"] == 413
+
+
+def test_multipart_body_cached_above_is_inspected_and_the_cache_cleared() -> None:
+    boundary = b"xyz"
+    body = (
+        b'--xyz\r\nContent-Disposition: form-data; name="user_id"\r\n\r\n42\r\n'
+        b'--xyz\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nhi\r\n'
+        b"--xyz--\r\n"
+    )
+    state: dict[str, Any] = {"__litestar__": {"body": body, "form": {"user_id": "42"}}}
+    seen, _ = _run_raw(state, body, content_type=b"multipart/form-data; boundary=" + boundary)
+    assert seen["scope"]["state"][STATE_KEY].status == "missing_hash"
+    # The cached views are gone: Litestar reads the rewritten body from the replay.
+    assert seen["scope"]["state"]["__litestar__"] == {}
+    assert b"user_id" not in seen["message"]["body"] and b"a.txt" in seen["message"]["body"]

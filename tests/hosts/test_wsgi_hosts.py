@@ -60,9 +60,11 @@ def reader(read: Reader, app: WSGIApplication, seen: list[Any] | None = None) ->
         got = read(environ)
         if seen is not None:
             seen.append(got)
+        chunks = app(environ, start_response)
         try:
-            return list(app(environ, start_response))
+            return list(chunks)
         finally:
+            getattr(chunks, "close", lambda: None)()  # PEP 3333: the caller closes it
             # What the framework opened is this layer's to close: the copy of the
             # body Bottle and WebOb spool to a temporary file, werkzeug's uploads.
             if environ.get("wsgi.input") is not original:

@@ -10,5 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("chat", views.chat),
     path("chat/history", views.history),
+    path("chat/stream", views.chat_stream),
+    path("chat/upload", views.chat_upload),
     path("health", views.health),
 ]

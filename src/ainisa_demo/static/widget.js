@@ -11,6 +11,10 @@
  * window.ainisaUser, read afresh at each send, as the "user" object. The reply's
  * "reply" text is shown; an error answer ({"error", "detail"}) is shown as an alert.
  *
+ * A message with an attachment (the paperclip) is POSTed as multipart/form-data
+ * instead: the message, each non-empty field of window.ainisaUser as a text part
+ * of its own name, and the file as the part "file" (over HTTP in WebSocket mode too).
+ *
  * With "Send over a WebSocket" checked (or data-transport="websocket"), it
  * holds a WebSocket to the endpoint plus "/ws" (data-ws-endpoint to change it),
  * names the widget in the connect URL (?widget_id=...) and sends the user object
@@ -98,6 +102,10 @@
       maxlength: "2000",
       required: "",
     });
+    var attachLabel = el("label", { class: "ainisa-attach", for: id + "-file", title: "Attach a file" }, "\ud83d\udcce");
+    var attach = el("input", { id: id + "-file", name: "file", type: "file", class: "ainisa-file" });
+    attachLabel.setAttribute("aria-label", "Attach a file");
+    var attached = el("p", { class: "ainisa-attached", "aria-live": "polite" });
     var send = el("button", { type: "submit", class: "ainisa-send" }, "Send");
     var transport = el("label", { class: "ainisa-transport" });
     var useSocket = el("input", { type: "checkbox", name: "websocket" });
@@ -105,7 +113,11 @@
     transport.append(useSocket, " Send over a WebSocket");
     var close = el("button", { type: "button", class: "ainisa-close", "aria-label": "Close chat" }, "\u00d7");
 
-    form.append(label, input, send);
+    form.append(label, input, attachLabel, attach, send, attached);
+    attach.addEventListener("change", function () {
+      var file = attach.files && attach.files[0];
+      attached.textContent = file ? "Attached: " + file.name : "";
+    });
     panel.append(close, title, log, alert, form, transport);
     root.append(panel, toggle);
     document.body.appendChild(root);
@@ -227,21 +239,38 @@
       if (!message) {
         return;
       }
-      say("visitor", message);
+      var file = attach.files && attach.files[0];
+      say("visitor", file ? message + " [" + file.name + "]" : message);
       input.value = "";
+      attach.value = "";
+      attached.textContent = "";
       alert.textContent = "";
       busy(true);
-      if (useSocket.checked) {
+      if (useSocket.checked && !file) {  // an attachment always goes over HTTP
         overSocket(message);
         return;
       }
       var sent = { message: message, user: currentUser() };
-      var status = 0;
-      fetch(endpoint, {
+      var request = {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-Ainisa-Widget-Id": widgetId || "" },
         body: JSON.stringify(sent),
-      })
+      };
+      if (file) {
+        // multipart/form-data: the browser writes the boundary into the Content-Type.
+        var body = new FormData();
+        body.append("message", message);
+        FIELDS.forEach(function (field) {
+          if (sent.user[field] !== "") {
+            body.append(field, String(sent.user[field]));
+          }
+        });
+        body.append("file", file, file.name);
+        sent.attachment = { name: file.name, size: file.size };
+        request = { method: "POST", headers: { "X-Ainisa-Widget-Id": widgetId || "" }, body: body };
+      }
+      var status = 0;
+      fetch(endpoint, request)
         .then(function (response) {
           status = response.status;
           return response.json().catch(function () {

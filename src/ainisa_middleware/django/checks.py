@@ -1,10 +1,11 @@
 """System checks (``manage.py check``), registered by the app under ``Tags.security``.
 
-Ids: ``ainisa.E001`` .. ``E011`` mirror the startup errors of ``settings.AINISA``
-(:mod:`ainisa_middleware.django.conf`); ``ainisa.W001`` and ``W002`` are about
-where the middleware sits in ``MIDDLEWARE``; ``ainisa.W010`` says secrets are
-stored in plaintext (no master key); ``ainisa.E030`` and on are the
-deployment check (:mod:`ainisa_middleware.django.deployment`, ``--database`` only).
+Ids: ``ainisa.E001`` .. ``E011`` and ``E013`` mirror the startup errors of
+``settings.AINISA`` (:mod:`ainisa_middleware.django.conf`); ``ainisa.W001`` and
+``W002`` are about where the middleware sits in ``MIDDLEWARE``; ``ainisa.W010``
+says secrets are stored in plaintext (no master key) and ``E012`` that the
+master key is not a key; ``ainisa.E030`` and on are the deployment check
+(:mod:`ainisa_middleware.django.deployment`, ``--database`` only).
 """
 
 from __future__ import annotations

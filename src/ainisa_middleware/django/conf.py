@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 from ainisa_middleware.config import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_FORM_FIELDS,
+    DEFAULT_MAX_UPLOAD_SIZE,
     DEFAULT_RESOLVER_TIMEOUT,
     MiddlewareConfig,
     collect_problems,
@@ -47,6 +48,7 @@ KEYS: Final = {
     "max_body_size": "MAX_BODY_SIZE",
     "resolver_timeout": "RESOLVER_TIMEOUT",
     "max_form_fields": "MAX_FORM_FIELDS",
+    "max_upload_size": "MAX_UPLOAD_SIZE",
     "on_decision": "ON_DECISION",
 }
 #: How long the admin's "rotate" keeps the previous secret verifying.
@@ -79,6 +81,7 @@ _IDS: Final = {
     "max_body_size": "ainisa.E008",
     "resolver_timeout": "ainisa.E009",
     "max_form_fields": "ainisa.E011",
+    "max_upload_size": "ainisa.E013",
     "on_decision": "ainisa.E021",
 }
 
@@ -172,6 +175,7 @@ def _collect(value: object) -> tuple[dict[str, object], list[Problem]]:
         "max_body_size": given.get("MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE),
         "resolver_timeout": given.get("RESOLVER_TIMEOUT", DEFAULT_RESOLVER_TIMEOUT),
         "max_form_fields": given.get("MAX_FORM_FIELDS", DEFAULT_MAX_FORM_FIELDS),
+        "max_upload_size": given.get("MAX_UPLOAD_SIZE", DEFAULT_MAX_UPLOAD_SIZE),
         "on_decision": given.get("ON_DECISION"),
     }
     resolver, import_problems = _load_resolver(keywords["resolver"])
@@ -203,6 +207,8 @@ def _hint(keyword: str) -> str:
         "or None for no limit.",
         "MAX_FORM_FIELDS": f"Set AINISA['MAX_FORM_FIELDS'] to a number of fields, or leave it "
         f"out for the default {DEFAULT_MAX_FORM_FIELDS}.",
+        "MAX_UPLOAD_SIZE": f"Set AINISA['MAX_UPLOAD_SIZE'] to a number of bytes, or leave it "
+        f"out for the default {DEFAULT_MAX_UPLOAD_SIZE} (25 MiB).",
         "ON_DECISION": "Set AINISA['ON_DECISION'] to a function taking a DecisionRecord, or "
         "its dotted path, e.g. 'myproject.metrics.on_decision'; or leave it out.",
     }[key]

@@ -21,7 +21,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from functools import partial
 from io import BytesIO
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.handlers.wsgi import WSGIRequest
@@ -30,8 +30,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from ainisa_middleware.django.conf import load_config
 from ainisa_middleware.errors import RENDERED, RequestError
 from ainisa_middleware.models import AinisaUser, Business
+from ainisa_middleware.multipart import MultipartSpool
 from ainisa_middleware.paths import is_cors_preflight
-from ainisa_middleware.request import BodyReader, ParsedRequest, declared_length
+from ainisa_middleware.request import BodyReader, ParsedRequest, body_kind, declared_length
 from ainisa_middleware.resolvers import AsyncCall, Runtime, SyncCall
 from ainisa_middleware.rewrite import RAW_TARGET_KEYS, rewrite_target
 from ainisa_middleware.verify import Verifier
@@ -120,48 +121,94 @@ class AinisaMiddleware:
         business = self.verifier.peek(parsed.widget_id)
         if business is None:
             business = self.verifier.lookup(parsed.widget_id)
-        failed = self._apply(request, parsed, body, business)
-        return failed if failed is not None else self.get_response(request)
+        try:
+            failed = self._apply(request, parsed, body, business)
+            return failed if failed is not None else self.get_response(request)
+        finally:
+            if isinstance(body, MultipartSpool):
+                body.close()
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        step = self._inspect(request)
+        if "multipart/" in request.META.get("CONTENT_TYPE", "").lower():
+            # python-multipart parses headers in Python: an upload is read and
+            # parsed in a worker thread, off the event loop.
+            step = await sync_to_async(self._inspect, thread_sensitive=False)(request)
+        else:
+            step = self._inspect(request)
         if step is None:
             return await self.get_response(request)  # type: ignore[no-any-return, misc]
         if isinstance(step, HttpResponseBase):
             return step
         parsed, body = step
-        business = self.verifier.peek(parsed.widget_id)
-        if business is None:
-            business = await self.verifier.alookup(parsed.widget_id)
-        failed = self._apply(request, parsed, body, business)
-        if failed is not None:
-            return failed
-        return await self.get_response(request)  # type: ignore[no-any-return, misc]
+        try:
+            business = self.verifier.peek(parsed.widget_id)
+            if business is None:
+                business = await self.verifier.alookup(parsed.widget_id)
+            failed = self._apply(request, parsed, body, business)
+            if failed is not None:
+                return failed
+            return await self.get_response(request)  # type: ignore[no-any-return, misc]
+        finally:
+            if isinstance(body, MultipartSpool):
+                body.close()
 
     def _inspect(
         self, request: HttpRequest
-    ) -> tuple[ParsedRequest, bytes] | HttpResponseBase | None:
-        """``None`` to pass through, an error response, or the parsed request and its body."""
+    ) -> tuple[ParsedRequest, bytes | MultipartSpool] | HttpResponseBase | None:
+        """``None`` to pass through, an error response, or the parsed request and its body
+        (a spool for a multipart body)."""
         meta = request.META
         if (request.method == "OPTIONS" and _is_preflight(request)) or not self._matches(
             request.path_info, meta.get("SCRIPT_NAME") or ""
         ):
             return None
+        content_type = meta.get("CONTENT_TYPE")
+        spool: MultipartSpool | None = None
+        if content_type and body_kind(content_type) is None:
+            spool = MultipartSpool.for_request(content_type, self.config)
         try:
+            if spool is not None:
+                self._read_into(request, spool)
+                parsed = spool.inspect(
+                    self.verifier, meta.get(_WIDGET_HEADER), _query_bytes(request)
+                )
+                return parsed, spool
             body = _read_body(request, self.config.max_body_size)
             parsed = self.verifier.inspect(
-                meta.get("CONTENT_TYPE"), meta.get(_WIDGET_HEADER), _query_bytes(request), body
+                content_type, meta.get(_WIDGET_HEADER), _query_bytes(request), body
             )
         except RequestError as error:
             self.verifier.log_error(error.code, error.widget_id)
-            return error_response(error.code)
+            failed = error_response(error.code)
         except OSError as exc:  # the client went away mid-body (UnreadablePostError)
             self.verifier.log_error("malformed_body", None, exc)
-            return error_response("malformed_body")
-        return parsed, body
+            failed = error_response("malformed_body")
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            raise
+        else:
+            return parsed, body
+        if spool is not None:
+            spool.close()
+        return failed
+
+    @staticmethod
+    def _read_into(request: HttpRequest, spool: MultipartSpool) -> None:
+        """The multipart body read through ``request.read()`` into ``spool``."""
+        declared = declared_length(request.META.get("CONTENT_LENGTH"), spool.max_upload_size)
+        while chunk := request.read(min(_READ_CHUNK, spool.wanted)):
+            spool.feed(chunk)
+        if declared is not None and spool.size < declared:
+            raise RequestError("malformed_body")  # the client stopped before its body ended
+        spool.finish()
 
     def _apply(
-        self, request: HttpRequest, parsed: ParsedRequest, body: bytes, business: Business | str
+        self,
+        request: HttpRequest,
+        parsed: ParsedRequest,
+        body: bytes | MultipartSpool,
+        business: Business | str,
     ) -> HttpResponseBase | None:
         """Put the decision on the request; an error response if the visitor is refused."""
         if isinstance(business, str):
@@ -172,7 +219,11 @@ class AinisaMiddleware:
         query = None
         if decision.query is not None:
             query = decision.query.decode(_query_encoding(request))
-        replace_request_data(request, body if decision.body is None else decision.body, query)
+        if isinstance(body, MultipartSpool):
+            stream, size = body.body(decision)
+            replace_request_stream(request, stream, size, query)
+        else:
+            replace_request_data(request, body if decision.body is None else decision.body, query)
         setattr(request, REQUEST_ATTRIBUTE, decision.user)
         return None
 
@@ -194,18 +245,31 @@ def replace_request_data(request: HttpRequest, body: bytes, query_string: str | 
     # "user_id=". The middleware read UTF-8, so the view reads UTF-8. Set as the
     # ``encoding`` setter does, minus its hasattr(request, "GET"), which would parse
     # the query string only to throw it away (the caches are dropped just below).
+    replace_request_stream(request, BytesIO(body), len(body), query_string)
+    request.__dict__["_body"] = body
+    if "wsgi.input" in request.META:  # WSGI: the environ is META; raw readers get the new body
+        request.META["wsgi.input"] = BytesIO(body)
+
+
+def replace_request_stream(
+    request: HttpRequest, stream: IO[bytes], size: int, query_string: str | None
+) -> None:
+    """As :func:`replace_request_data`, for a body of ``size`` bytes read from ``stream``.
+
+    ``request.body`` is left unread (a multipart body may be large): Django's
+    ``body``, ``read()`` and its multipart parser all read ``_stream`` then.
+    """
     state = request.__dict__
     state["_encoding"] = "utf-8"
-    state["_body"] = body
-    state["_stream"] = BytesIO(body)
+    state["_stream"] = stream
     state["_read_started"] = False
-    for cached in ("_post", "_files", "GET"):
+    for cached in ("_body", "_post", "_files", "GET"):
         state.pop(cached, None)
     meta = request.META
-    meta["CONTENT_LENGTH"] = str(len(body))
+    meta["CONTENT_LENGTH"] = str(size)
     meta.pop("HTTP_TRANSFER_ENCODING", None)
-    if "wsgi.input" in meta:  # WSGI: the environ is META; raw readers get the new body too
-        meta["wsgi.input"] = BytesIO(body)
+    if "wsgi.input" in meta:  # WSGI: the environ is META; raw readers read the same stream
+        meta["wsgi.input"] = stream
         meta.pop("wsgi.input_terminated", None)
     if query_string is not None:
         meta["QUERY_STRING"] = query_string
