@@ -98,7 +98,8 @@ def _url(path: str, query: str) -> str:
 
 
 def test_the_table_covers_most_rows() -> None:
-    assert len(WS_ROWS) >= 100 and len(LEFT_OUT) <= 45
+    # Left out: forms, other media types, non-UTF-8 bytes, preflights (ws_cases.ws_case).
+    assert len(WS_ROWS) >= 2 * len(LEFT_OUT) and len(WS_ROWS) >= 100
 
 
 @pytest.mark.parametrize("denial", [True, False], ids=["denial-extension", "no-extension"])

@@ -368,6 +368,7 @@ async def _read_into(receive: Receive, spool: MultipartSpool) -> None:
     off it, one at a time as large JSON bodies are; a file's data costs about
     2 ms per MiB there.
     """
+    refused: RequestError | None = None
     while True:
         message = await receive()
         kind = message.get("type")
@@ -375,11 +376,25 @@ async def _read_into(receive: Receive, spool: MultipartSpool) -> None:
             raise _Disconnected
         if kind == "http.request":
             chunk = message.get("body", b"")
-            if len(chunk) > OFF_LOOP_MULTIPART_CHUNK:
-                await _off_loop(partial(spool.feed, chunk))
+            if refused is not None:
+                # A body refused before its end is read to its end all the same,
+                # as any other body is: the answer goes to a client still there.
+                spool.size += len(chunk)
+                if spool.size > spool.max_upload_size:
+                    raise refused
             elif chunk:
-                spool.feed(chunk)
+                try:
+                    if len(chunk) > OFF_LOOP_MULTIPART_CHUNK:
+                        await _off_loop(partial(spool.feed, chunk))
+                    else:
+                        spool.feed(chunk)
+                except RequestError as error:
+                    if error.code == "body_too_large":
+                        raise  # refused unread, as on every path
+                    refused = error
             if not message.get("more_body", False):
+                if refused is not None:
+                    raise refused
                 return
 
 

@@ -134,6 +134,12 @@ class MultipartSpool:
         refused: str | None = None,
     ) -> None:
         self.boundary = boundary
+        # RFC 2046 5.1.1: the delimiter never occurs inside a part. A part whose
+        # bytes hold it anyway was cut where python-multipart saw no delimiter
+        # (a "--boundary" line ending in something other than CRLF), and written
+        # out whole, another parser may cut it there and read the rest as parts.
+        self._marker = b"--" + boundary
+        self._tail = b""  # the end of the part's bytes so far, for a marker across chunks
         #: the error a non-empty body gets (a bad boundary or charset): an empty
         #: body is no body, whatever its content type
         self.refused = refused
@@ -224,6 +230,7 @@ class MultipartSpool:
         if self._parts > self.max_parts:
             raise RequestError("malformed_body")
         self._part = _Part()
+        self._tail = b""
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_bytes(end - start)
@@ -291,6 +298,10 @@ class MultipartSpool:
         write(b"\r\n")
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
+        seen = self._tail + data[start:end]
+        if self._marker in seen:
+            raise RequestError("malformed_body")
+        self._tail = seen[1 - len(self._marker) :]
         part = self._part
         if part.data is not None:
             self._count_text(end - start)

@@ -34,8 +34,9 @@ FAST = PROFILE == "long"
 BATCH = 10 if FAST else 1
 #: the middleware's mode for an example: mostly strip (the default), enforce too
 MODES = st.sampled_from(["strip", "strip", "strip", "enforce"])
-#: at least this share of generated requests reaches the app (measured: about 0.55)
-PASS_RATIO = 0.45
+#: at least this share of generated requests reaches the app (measured: 0.42 to 0.55
+#: since multipart bodies, many of them refused on purpose, joined the generators)
+PASS_RATIO = 0.38
 PROPERTIES = (
     "p1_no_user_hash",
     "p2_identity_only_valid",
