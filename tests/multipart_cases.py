@@ -180,6 +180,17 @@ MULTIPART_ROWS = [
     P(MultipartCase(body(_MSG, part("file", b"x" * 70_000 + b"--" + BOUNDARY.encode(),
                                     filename="a.bin")), status=400, error="malformed_body"),
       id="delimiter-inside-a-large-file"),
+    # Names and file names are UTF-8 (browsers send them so): another byte makes
+    # werkzeug skip the whole body, the verified identity with it.
+    P(MultipartCase(body(part(b"\x94message", "hi"), _ID, _HASH), status=400,
+                    error="malformed_body"), id="name-not-utf8"),
+    P(MultipartCase(body(_MSG, part("file", PNG, disposition=b'form-data; name="file"; '
+                                    b'filename="caf\xe9.png"')),
+                    status=400, error="malformed_body"), id="file-name-not-utf8"),
+    P(MultipartCase(body(_MSG, part("file", PNG, filename="a.png",
+                                    headers=(b"Content-Type: image/\xafpng",)),
+                         _ID, _HASH), status=400, error="malformed_body"),
+      id="part-header-not-utf8"),
     P(MultipartCase(body(), fields=[]), id="no-parts"),
     P(MultipartCase(b"", fields=[]), id="empty-body"),
     # An empty body is no body, whatever its content type says.

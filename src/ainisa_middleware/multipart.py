@@ -266,6 +266,11 @@ class MultipartSpool:
         if name != name.strip(_PADDING) and name.strip(_PADDING).decode("latin-1") in _WATCHED:
             raise RequestError("malformed_body")  # "user_id " is user_id to a parser that strips
         filename = options.get(b"filename")
+        try:  # a header (a name, a file name) not in UTF-8 reads differently in each parser
+            for _, _, value in part.headers:
+                value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError("malformed_body") from None
         disposition = b'form-data; name="' + name + b'"'
         if filename is not None:
             # Browsers escape a quote as %22; one that got here is replaced, not refused.
