@@ -153,6 +153,20 @@ def test_peek_without_a_memory_says_nothing_and_asks_nobody() -> None:
     assert store.calls == []
 
 
+def test_find_asks_the_store_once_then_answers_from_memory() -> None:
+    store = CountingResolver()
+    engine = verifier(CachedResolver(store))
+    assert engine.find("w_pro") is PRO
+    assert engine.find("w_nope") == "unknown_widget"
+    assert asyncio.run(engine.afind("w_pro")) is PRO  # a hit: no thread, no await of the store
+    assert asyncio.run(engine.afind("w_nope")) == "unknown_widget"
+    assert engine.find("w_pro") is PRO
+    assert store.calls == ["w_pro", "w_nope"]
+    fresh = CountingResolver()
+    assert asyncio.run(verifier(CachedResolver(fresh)).afind("w_pro")) is PRO
+    assert fresh.calls == ["w_pro"]
+
+
 def test_peek_answers_a_cache_hit_or_miss_only_after_a_lookup(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -114,9 +114,7 @@ class WebSocketGuard:
             verifier.log_error(error.code, error.widget_id)
             await deny(scope, send, error.code)
             return
-        business = verifier.peek(parsed.widget_id)
-        if business is None:
-            business = await verifier.alookup(parsed.widget_id)
+        business = await verifier.afind(parsed.widget_id)
         if isinstance(business, str):
             await deny(scope, send, business)
             return

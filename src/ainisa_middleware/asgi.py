@@ -314,9 +314,7 @@ class AinisaMiddleware:
                 verifier.log_error(error.code, error.widget_id)
                 await send_error(send, error.code)
                 return
-            business = verifier.peek(parsed.widget_id)
-            if business is None:
-                business = await verifier.alookup(parsed.widget_id)
+            business = await verifier.afind(parsed.widget_id)
             if isinstance(business, str):
                 await send_error(send, business)
                 return

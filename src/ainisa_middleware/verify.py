@@ -231,6 +231,17 @@ class Verifier:
             return "unknown_widget"
         return business  # type: ignore[no-any-return]  # checked above to be a Business
 
+    def find(self, widget_id: str) -> Business | str:
+        """The business, or the error code to answer: from memory, else through the
+        sync bridge (:meth:`peek`, then :meth:`lookup`). For sync hosts."""
+        business = self.peek(widget_id)
+        return self.lookup(widget_id) if business is None else business
+
+    async def afind(self, widget_id: str) -> Business | str:
+        """:meth:`find` for async hosts: a cache hit answers without leaving the loop."""
+        business = self.peek(widget_id)
+        return await self.alookup(widget_id) if business is None else business
+
     def lookup(self, widget_id: str) -> Business | str:
         """The business, or the error code to answer (logged here): for sync hosts."""
         start = perf_counter() if self._on_decision is not None else None

@@ -185,9 +185,7 @@ class AinisaWSGIMiddleware:
             verifier.log_error("malformed_body", None, exc.__cause__)
             return _refuse("malformed_body", start_response)
 
-        business = verifier.peek(parsed.widget_id)
-        if business is None:
-            business = verifier.lookup(parsed.widget_id)
+        business = verifier.find(parsed.widget_id)
         if isinstance(business, str):
             return _refuse(business, start_response)
         decision = verifier.decide(parsed, business)
@@ -222,9 +220,7 @@ class AinisaWSGIMiddleware:
             except Unreadable as exc:
                 verifier.log_error("malformed_body", None, exc.__cause__)
                 return _refuse("malformed_body", start_response)
-            business = verifier.peek(parsed.widget_id)
-            if business is None:
-                business = verifier.lookup(parsed.widget_id)
+            business = verifier.find(parsed.widget_id)
             if isinstance(business, str):
                 return _refuse(business, start_response)
             decision = verifier.decide(parsed, business)

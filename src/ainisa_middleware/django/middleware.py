@@ -118,9 +118,7 @@ class AinisaMiddleware:
         if isinstance(step, HttpResponseBase):
             return step
         parsed, body = step
-        business = self.verifier.peek(parsed.widget_id)
-        if business is None:
-            business = self.verifier.lookup(parsed.widget_id)
+        business = self.verifier.find(parsed.widget_id)
         try:
             failed = self._apply(request, parsed, body, business)
             return failed if failed is not None else self.get_response(request)
@@ -141,9 +139,7 @@ class AinisaMiddleware:
             return step
         parsed, body = step
         try:
-            business = self.verifier.peek(parsed.widget_id)
-            if business is None:
-                business = await self.verifier.alookup(parsed.widget_id)
+            business = await self.verifier.afind(parsed.widget_id)
             failed = self._apply(request, parsed, body, business)
             if failed is not None:
                 return failed
