@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal, get_args
 
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .asgi import CACHED_SCOPE_KEYS, STATE_KEY, _off_loop
+from .asgi import STATE_KEY, _app_scope, _off_loop
 from .errors import RENDERED, AinisaIdentityError, ConfigurationError, RequestError
 from .models import Business
 from .request import (
@@ -30,7 +30,7 @@ from .request import (
     WIDGET_ID_HEADER,
     parse_json_object,
 )
-from .rewrite import rewrite_json, rewrite_target
+from .rewrite import rewrite_json
 from .verify import Decision, Verifier
 
 __all__ = [
@@ -128,11 +128,8 @@ class WebSocketGuard:
         if decision.error is not None:
             await deny(scope, send, decision.error)
             return
-        new = _app_scope(scope, decision)
-        state = new.get("state")
-        if state is None:
-            state = new["state"] = {}
-        state[STATE_KEY] = decision.user
+        new = _app_scope(scope, decision)  # the HTTP path's rule: query, raw_path, state
+        state = new["state"]
         connection = _Connection(
             self, business, parsed.widget_id, widget_header, query, state, pending, receive, send
         )
@@ -320,22 +317,6 @@ def _widget_header(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
     found = [value.decode("latin-1") for name, value in headers if name == _WIDGET_HEADER]
     # Joined as on HTTP: no valid widget ID holds ", ", so repeats are malformed.
     return ", ".join(found) if found else None
-
-
-def _app_scope(scope: Scope, decision: Decision) -> Scope:
-    """The app's copy of the scope: the rewritten query, no copy of the original."""
-    new = dict(scope)
-    for key in CACHED_SCOPE_KEYS:
-        new.pop(key, None)
-    if decision.query is not None:
-        new["query_string"] = decision.query
-    raw_path = scope.get("raw_path")
-    if raw_path and (b"?" in raw_path or b"#" in raw_path):
-        target = rewrite_target(
-            raw_path.decode("latin-1"), new.get("query_string", b"").decode("latin-1")
-        )
-        new["raw_path"] = target.encode("latin-1")
-    return new
 
 
 async def send_close(send: Send, code: int, reason: str) -> None:
